@@ -1,0 +1,180 @@
+"""The demo data folder, built on first use from assets that ship in registry packages.
+
+Models come from ``pybullet_data`` (in the ``pybullet`` wheel); environments are the HDRI
+worlds of the ``bpy`` wheel (``datafiles/studiolights/world/*.exr``). Each model is saved as a
+one-object ``.blend`` file, scaled so that its bounding-box diagonal is 1 scene unit, with its
+origin at its bounding-box centre and that centre at the world origin.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import multiprocessing
+import os
+import shutil
+import xml.etree.ElementTree as ElementTree
+from typing import Any, Dict, List, Tuple
+
+from threedb.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+DEMO_VERSION = 1
+
+# model uid -> (URDF or OBJ path inside pybullet_data, ImageNet classes, fallback RGB colour,
+# rotation in degrees about X, Y, Z that makes the model stand upright with +Z up).
+DEMO_MODELS: Dict[str, Tuple[str, List[int], Tuple[float, float, float], Tuple[float, float, float]]] = {
+    "mug": ("objects/mug.urdf", [504, 968], (0.85, 0.85, 0.82), (0, 0, 0)),          # coffee mug, cup
+    "soccer_ball": ("soccerball.urdf", [805], (0.9, 0.9, 0.9), (0, 0, 0)),            # soccer ball
+    "table": ("table/table.urdf", [532], (0.55, 0.35, 0.2), (0, 0, 0)),               # dining table
+    "teddy": ("teddy_large.urdf", [850], (0.45, 0.28, 0.12), (90, 0, 0)),             # teddy bear
+    "duck": ("duck_vhacd.urdf", [97], (0.9, 0.75, 0.1), (0, 0, 0)),                   # drake
+    "bunny": ("bunny.obj", [330, 331, 332], (0.6, 0.5, 0.4), (90, 0, 0)),             # wood rabbit, hare, Angora
+}
+DEMO_ENVIRONMENTS = ["city.exr", "courtyard.exr", "forest.exr", "interior.exr", "night.exr",
+                     "studio.exr", "sunrise.exr", "sunset.exr"]
+OCCLUDER_COUNT = 12
+
+
+def default_cache_dir() -> str:
+    base = os.environ.get("THREEDB_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "threedb")
+    return base
+
+
+def demo_data_dir(cache_dir: str | None = None) -> str:
+    return os.path.join(cache_dir or default_cache_dir(), f"demo-data-v{DEMO_VERSION}")
+
+
+def ensure_demo_data(cache_dir: str | None = None) -> str:
+    """Return the demo data folder, building it first if it is missing or incomplete."""
+    target = demo_data_dir(cache_dir)
+    if os.path.isfile(os.path.join(target, "COMPLETE")):
+        return target
+
+    logger.info("building the demo data folder in %s (once)", target)
+    staging = target + f".partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    context = multiprocessing.get_context("spawn")
+    process = context.Process(target=_build_in_subprocess, args=(staging,))
+    process.start()
+    process.join()
+    if process.exitcode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DataError(f"building the demo data failed (exit code {process.exitcode}); see the log above")
+
+    with open(os.path.join(staging, "COMPLETE"), "w", encoding="utf-8") as handle:
+        handle.write(f"{DEMO_VERSION}\n")
+    if os.path.isdir(target):
+        shutil.rmtree(target)
+    os.replace(staging, target)
+    return target
+
+
+def _build_in_subprocess(staging: str) -> None:
+    build_demo_data(staging)
+
+
+def build_demo_data(target: str) -> None:
+    """Write models, environments, occluders and the class map into ``target``."""
+    import pybullet_data  # noqa: PLC0415
+
+    from threedb.rendering.blender_support import bpy_datafiles_dir, quiet_stdout  # noqa: PLC0415
+
+    assets = pybullet_data.getDataPath()
+    for folder in ("blender_models", "blender_environments", "ood_objects"):
+        os.makedirs(os.path.join(target, folder), exist_ok=True)
+
+    with quiet_stdout():
+        for uid, (relative, _, colour, rotation) in DEMO_MODELS.items():
+            _save_model(os.path.join(assets, relative), colour,
+                        os.path.join(target, "blender_models", f"{uid}.blend"), rotation)
+        for index in range(OCCLUDER_COUNT):
+            source = os.path.join(assets, "random_urdfs", f"{index:03d}", f"{index:03d}.urdf")
+            _save_model(source, (0.5, 0.5, 0.5), os.path.join(target, "ood_objects", f"shape_{index:03d}.blend"))
+
+    worlds = os.path.join(bpy_datafiles_dir(), "studiolights", "world")
+    for name in DEMO_ENVIRONMENTS:
+        shutil.copyfile(os.path.join(worlds, name), os.path.join(target, "blender_environments", name))
+    license_file = os.path.join(worlds, "license.txt")
+    if os.path.isfile(license_file):
+        shutil.copyfile(license_file, os.path.join(target, "blender_environments", "LICENSE-hdri.txt"))
+
+    class_map = {uid: entry[1] for uid, entry in DEMO_MODELS.items()}
+    with open(os.path.join(target, "class_map.json"), "w", encoding="utf-8") as handle:
+        json.dump(class_map, handle, indent=2)
+
+
+def _urdf_visuals(path: str) -> List[Dict[str, Any]]:
+    """Return the visual meshes of a URDF's links: file, scale, xyz and rpy."""
+    root = ElementTree.parse(path).getroot()
+    visuals = []
+    for visual in root.iter("visual"):
+        mesh = visual.find("geometry/mesh")
+        if mesh is None:
+            continue
+        origin = visual.find("origin")
+        xyz = [float(v) for v in (origin.get("xyz", "0 0 0") if origin is not None else "0 0 0").split()]
+        rpy = [float(v) for v in (origin.get("rpy", "0 0 0") if origin is not None else "0 0 0").split()]
+        scale = [float(v) for v in mesh.get("scale", "1 1 1").split()]
+        visuals.append({"file": os.path.join(os.path.dirname(path), mesh.get("filename")),
+                        "scale": scale, "xyz": xyz, "rpy": rpy})
+    return visuals
+
+
+def _save_model(source: str, colour: Tuple[float, float, float], destination: str,
+                rotation: Tuple[float, float, float] = (0, 0, 0)) -> None:
+    import bpy  # noqa: PLC0415
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    visuals = _urdf_visuals(source) if source.endswith(".urdf") else \
+        [{"file": source, "scale": [1, 1, 1], "xyz": [0, 0, 0], "rpy": [0, 0, 0]}]
+
+    parts = []
+    for visual in visuals:
+        before = set(bpy.data.objects)
+        bpy.ops.wm.obj_import(filepath=visual["file"], forward_axis="Y", up_axis="Z")
+        for obj in (o for o in bpy.data.objects if o not in before and o.type == "MESH"):
+            obj.scale = visual["scale"]
+            obj.rotation_euler = visual["rpy"]
+            obj.location = visual["xyz"]
+            parts.append(obj)
+
+    fallback = bpy.data.materials.new("threedb_default")
+    fallback.diffuse_color = (*colour, 1.0)
+    principled = fallback.node_tree.nodes.get("Principled BSDF") if fallback.node_tree else None
+    if principled is not None:
+        principled.inputs["Base Color"].default_value = (*colour, 1.0)
+        principled.inputs["Roughness"].default_value = 0.45
+    for obj in parts:
+        if not obj.data.materials or all(m is None for m in obj.data.materials):
+            obj.data.materials.clear()
+            obj.data.materials.append(fallback)
+
+    with bpy.context.temp_override(active_object=parts[0], selected_editable_objects=parts, selected_objects=parts):
+        bpy.ops.object.transform_apply(location=True, rotation=True, scale=True)
+        if len(parts) > 1:
+            bpy.ops.object.join()
+    obj = parts[0]
+    obj.rotation_euler = [math.radians(angle) for angle in rotation]
+    with bpy.context.temp_override(active_object=obj, selected_editable_objects=[obj], selected_objects=[obj]):
+        bpy.ops.object.transform_apply(location=False, rotation=True, scale=False)
+    obj.name = os.path.splitext(os.path.basename(destination))[0]
+
+    # Centre the mesh on its bounding box and scale its diagonal to 1 scene unit.
+    coords = [v.co.copy() for v in obj.data.vertices]
+    low = [min(c[i] for c in coords) for i in range(3)]
+    high = [max(c[i] for c in coords) for i in range(3)]
+    centre = [(low[i] + high[i]) / 2 for i in range(3)]
+    diagonal = math.dist(low, high) or 1.0
+    for vertex in obj.data.vertices:
+        vertex.co = [(vertex.co[i] - centre[i]) / diagonal for i in range(3)]
+    obj.location = (0, 0, 0)
+
+    for orphan in [o for o in bpy.data.objects if o is not obj]:
+        bpy.data.objects.remove(orphan)
+    bpy.ops.file.pack_all()
+    bpy.ops.wm.save_as_mainfile(filepath=destination, compress=True)
