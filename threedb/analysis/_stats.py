@@ -222,6 +222,23 @@ def format_number(value: float) -> str:
     return "0" if text == "-0" else text
 
 
+def keep_top_categories(df: pd.DataFrame, parameter: str, limit: int) -> tuple[pd.DataFrame, int]:
+    """Keep only the rows of the ``limit`` most frequent values of a categorical parameter.
+
+    Ties in frequency are broken by value, as text. Returns the rows kept and
+    the number of values left out. A numeric parameter is returned unchanged with 0.
+    """
+    check_parameter(df, parameter)
+    if is_numeric_parameter(df[parameter]):
+        return df, 0
+    counts = df[parameter].dropna().astype(str).value_counts()
+    if len(counts) <= limit:
+        return df, 0
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    kept = {value for value, _ in ranked[:limit]}
+    return df[df[parameter].astype(str).isin(kept)], len(counts) - limit
+
+
 def accuracy_by_parameter(df: pd.DataFrame, parameter: str, bins: Bins = 10,
                           confidence: float = 0.95) -> pd.DataFrame:
     """Compute accuracy for each bin or category of one parameter.

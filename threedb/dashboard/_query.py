@@ -35,12 +35,13 @@ def closest_choice_hint(value: str, choices: Sequence[str]) -> str:
 class QueryError(ThreeDBError):
     """Raised for an invalid query parameter; sent to the client as a 400 JSON error."""
 
-    def __init__(self, parameter: str, value: str | None, expected: str, problem: str = "invalid value") -> None:
+    def __init__(self, parameter: str, value: str | None, expected: str, message: str | None = None) -> None:
         self.parameter = parameter
         self.value = value
         self.expected = expected
-        shown = "(missing)" if value is None else repr(value)
-        message = f"{problem} {shown} for query parameter {parameter!r}: expected {expected}"
+        if message is None:
+            shown = "missing value" if value is None else f"invalid value {value!r}"
+            message = f"{shown} for query parameter {parameter!r}: expected {expected}"
         super().__init__(message)
 
     def to_json(self) -> dict[str, Any]:
@@ -59,19 +60,22 @@ class Query:
         try:
             self.values = parse_qs(query_string, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
         except ValueError:
-            raise QueryError("(query string)", query_string[:200], f"at most {MAX_QUERY_FIELDS} fields",
-                             problem="too many fields in") from None
+            expected = f"at most {MAX_QUERY_FIELDS} fields"
+            raise QueryError("(query string)", query_string[:200], expected,
+                             message=f"too many fields in the query string: expected {expected}") from None
         allowed = sorted(set(allowed))
         for key, values in self.values.items():
             if key not in allowed:
                 expected = f"one of the query parameters {describe_choices(allowed)}{closest_choice_hint(key, allowed)}"
-                raise QueryError(key, values[0], expected, problem="unknown query parameter with value")
+                raise QueryError(key, values[0], expected,
+                                 message=f"unknown query parameter {key!r} (value {values[0]!r}): expected {expected}")
 
     def single(self, name: str) -> str | None:
         """Return the one value of ``name``, or None when it is absent or empty."""
         values = self.values.get(name, [])
         if len(values) > 1:
-            raise QueryError(name, ", ".join(values), "a single value", problem="repeated values")
+            raise QueryError(name, ", ".join(values), "a single value",
+                             message=f"query parameter {name!r} is repeated ({len(values)} values): expected a single value")
         if not values or values[0] == "":
             return None
         return values[0]
@@ -84,7 +88,7 @@ class Query:
         """Return the value of ``name``; raise QueryError naming ``expected`` when it is missing."""
         value = self.single(name)
         if value is None:
-            raise QueryError(name, None, expected, problem="missing value")
+            raise QueryError(name, None, expected)
         return value
 
     def integer(self, name: str, default: int, minimum: int, maximum: int) -> int:

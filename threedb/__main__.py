@@ -1,0 +1,5 @@
+import sys
+
+from threedb.cli import main
+
+sys.exit(main())

@@ -1,0 +1,117 @@
+"""The ``threedb`` command line: ``run``, ``dashboard`` and ``report``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from typing import List
+
+from threedb.errors import ThreeDBError
+
+logger = logging.getLogger("threedb")
+
+RUN_DESCRIPTION = """\
+Render every configuration an experiment config describes, run the model under test on each
+render, score it, and write the results to the output directory (details.log, images/, ...).
+The whole config is validated before any rendering starts."""
+
+
+def _add_run_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="run an experiment", description=RUN_DESCRIPTION,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", help="experiment YAML file (3DB layout)")
+    parser.add_argument("--data", metavar="DIR",
+                        help="data folder with blender_models/ and blender_environments/ "
+                             "(default: the demo data folder, built on first use from registry packages)")
+    parser.add_argument("--output", metavar="DIR",
+                        help="output directory; must be new or empty (default: results/<config name>)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="render worker processes, each with its own Blender (default: 1)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S",
+                        help="seed of the policies and of Cycles' sampling; same seed, same results (default: 0)")
+    parser.add_argument("--threads", type=int, default=0, metavar="T",
+                        help="CPU threads per worker for Cycles and PyTorch (default: cores / workers)")
+    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more: -v for starts and stops, -vv for debugging")
+    parser.set_defaults(func=_run_command)
+
+
+def _validate_run_args(args: argparse.Namespace) -> None:
+    if args.workers < 1:
+        raise ThreeDBError(f"--workers must be at least 1, got {args.workers}")
+    if args.threads < 0:
+        raise ThreeDBError(f"--threads must be 0 (automatic) or more, got {args.threads}")
+    if args.seed < 0:
+        raise ThreeDBError(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.data and not os.path.isdir(args.data):
+        raise ThreeDBError(f"--data: folder not found: {args.data}")
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    from threedb.config import build_experiment, load_config  # noqa: PLC0415
+    from threedb.execution.local import LocalRun  # noqa: PLC0415
+    from threedb.execution.output import prepare_output_dir, write_run_files  # noqa: PLC0415
+    from threedb.execution.summary import print_summary  # noqa: PLC0415
+    from threedb.rendering.demo_data import ensure_demo_data  # noqa: PLC0415
+
+    _validate_run_args(args)
+    loaded = load_config(args.config)
+    data_dir = args.data or ensure_demo_data()
+    experiment = build_experiment(loaded, data_dir)
+    output_name = os.path.splitext(os.path.basename(args.config))[0]
+    output_dir = prepare_output_dir(args.output or os.path.join("results", output_name))
+    write_run_files(output_dir, experiment, args.seed, args.workers)
+
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    run = LocalRun(experiment, output_dir, workers=args.workers, seed=args.seed, threads=args.threads,
+                   progress=not args.no_progress, log_level=level)
+    summary = run.execute()
+    print_summary(summary, output_dir)
+    return 1 if summary.failures else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="threedb",
+        description="Debug computer-vision models with simulated data rendered by Blender.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    _add_run_parser(subparsers)
+    for module_name in ("threedb.dashboard", "threedb.report"):
+        try:
+            module = __import__(module_name, fromlist=["add_subparser"])
+        except ImportError:
+            continue
+        add = getattr(module, "add_subparser", None)
+        if add is not None:
+            add(subparsers)
+    return parser
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: List[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbose = getattr(args, "verbose", 0)
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return int(args.func(args) or 0)
+    except ThreeDBError as error:
+        print(f"threedb: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("threedb: interrupted; results computed so far are in the output directory", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

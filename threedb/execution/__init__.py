@@ -1,0 +1,1 @@
+"""Running jobs: worker processes and the scheduler that feeds them."""

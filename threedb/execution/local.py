@@ -1,0 +1,382 @@
+"""The driver of a run on this machine: policies, scheduler, worker processes, buffer and loggers.
+
+Policies run in threads, one per (environment, model) pair; each asks for batches of points
+and blocks until their results come back. The scheduler in the main thread hands jobs to
+worker processes, at most ``MAX_IN_FLIGHT`` per worker, preferring a worker that already has
+the job's environment and model loaded. Results go into the shared-memory buffer (the
+worker writes its slot directly) and from there to the logger processes.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib
+import logging
+import multiprocessing
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Deque, Dict, List, Tuple
+
+from threedb.config.experiment import Experiment
+from threedb.errors import RunError
+from threedb.execution.jobs import Job, job_id, pair_seed
+from threedb.execution.worker import worker_main
+from threedb.result_logging.buffer import BigChungusCyclicBuffer, buffer_size_for
+from threedb.result_logging.logger_manager import LoggerProcesses
+from threedb.scheduling.search_space import SearchSpace
+
+logger = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 2          # jobs queued per worker, so a worker never waits for the driver
+MAX_ATTEMPTS = 3           # a job that killed this many workers is logged as failed
+WORKER_START_TIMEOUT_S = 300.0
+Pair = Tuple[str, str]
+
+
+def stall_timeout_s() -> float:
+    """Seconds without a free buffer slot before the run stops and names the stuck logger."""
+    return float(os.environ.get("THREEDB_STALL_TIMEOUT", "120"))
+
+
+@dataclass
+class BatchRequest:
+    """A policy's batch: its jobs and, once done, one result dict per job (in order)."""
+
+    jobs: List[Job]
+    results: List[Dict[str, Any] | None]
+    remaining: int
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class WorkerHandle:
+    index: int
+    process: Any
+    tasks: Any
+    ready: bool = False
+    device: str = ""
+    pair: Pair | None = None
+    in_flight: Dict[str, Job] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class RunSummary:
+    """What a run did: one record per finished job, failures, scene switches and timing."""
+
+    records: List[Dict[str, Any]]
+    failures: List[Dict[str, Any]]
+    scene_switches: int
+    wall_time_s: float
+    devices: List[str]
+
+
+class LocalRun:
+    """One experiment run with worker processes on this machine."""
+
+    def __init__(self, experiment: Experiment, output_dir: str, workers: int, seed: int, threads: int = 0,
+                 progress: bool = True, log_level: int = logging.WARNING) -> None:
+        self.experiment = experiment
+        self.output_dir = output_dir
+        self.worker_count = max(1, workers)
+        self.seed = seed
+        self.threads = threads or max(1, (os.cpu_count() or 1) // self.worker_count)
+        self.progress = progress
+        self.log_level = log_level
+        self.context = multiprocessing.get_context("spawn")
+        self.space = SearchSpace(experiment.controls)
+        self.requests: "queue.Queue[BatchRequest]" = queue.Queue()
+        self.pending: Dict[Pair, Deque[Tuple[Job, BatchRequest, int]]] = collections.OrderedDict()
+        self.owner: Dict[str, Tuple[BatchRequest, int]] = {}
+        self.records: List[Dict[str, Any]] = []
+        self.failures: List[Dict[str, Any]] = []
+        self.scene_switches = 0
+        self.policy_errors: List[str] = []
+        self.workers: List[WorkerHandle] = []
+        self.results = self.context.Queue()
+        self.buffer: BigChungusCyclicBuffer | None = None
+        self.loggers: LoggerProcesses | None = None
+        self.bar: Any = None
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _channels(self) -> Dict[str, Tuple[List[int], str]]:
+        renderer = importlib.import_module(self.experiment.render_args["engine"]).Renderer
+        channels = dict(renderer.declare_outputs(self.experiment.render_args))
+        evaluator_module = importlib.import_module(self.experiment.evaluation["module"])
+        evaluator = evaluator_module.Evaluator(**self.experiment.evaluation["args"])
+        channels.update(evaluator.declare_outputs())
+        return channels
+
+    def _start_worker(self, index: int) -> WorkerHandle:
+        tasks = self.context.Queue()
+        process = self.context.Process(
+            target=worker_main, name=f"threedb-worker-{index}", daemon=True,
+            args=(index, self.experiment, self.buffer, tasks, self.results, self.threads, self.seed, self.log_level))
+        process.start()
+        return WorkerHandle(index=index, process=process, tasks=tasks)
+
+    def _policy_class(self) -> Any:
+        return importlib.import_module(self.experiment.policy["module"]).Policy
+
+    def _policy_args(self) -> Dict[str, Any]:
+        return {k: v for k, v in self.experiment.policy.items() if k not in ("module",)}
+
+    def total_jobs(self) -> int:
+        total = 0
+        policy_class = self._policy_class()
+        args = self._policy_args()
+        for _ in self._pairs():
+            policy = policy_class(self.space.continuous_dim, self.space.discrete_sizes, **{"seed": 0, **args})
+            total += int(policy.hint_scheduler()[1])
+        return total
+
+    def _pairs(self) -> List[Pair]:
+        return [(env, model) for env in self.experiment.environments for model in self.experiment.models]
+
+    def _policy_thread(self, pair: Pair) -> None:
+        env, model = pair
+        args = self._policy_args()
+        seed = args.pop("seed", None)
+        seed = pair_seed(self.seed if seed is None else seed, env, model)
+        counter = [0]
+
+        def render(batch: List[Any]) -> List[Dict[str, Any]]:
+            jobs = []
+            for continuous, discrete in batch:
+                params = self.space.unpack(continuous, discrete)
+                jobs.append(Job(id=job_id(self.seed, env, model, counter[0], params), environment=env,
+                                model=model, params=params, seed=self.seed))
+                counter[0] += 1
+            request = BatchRequest(jobs=jobs, results=[None] * len(jobs), remaining=len(jobs))
+            if not jobs:
+                return []
+            self.requests.put(request)
+            request.done.wait()
+            return [r or {"status": "failed"} for r in request.results]
+
+        try:
+            policy = self._policy_class()(self.space.continuous_dim, self.space.discrete_sizes, seed=seed, **args)
+            policy.run(render)
+        except Exception as error:  # noqa: BLE001 - reported at the end of the run
+            logger.exception("policy for %s / %s failed", env, model)
+            self.policy_errors.append(f"policy for {env} / {model} failed: {type(error).__name__}: {error}")
+
+    # -- the main loop ----------------------------------------------------------------------------
+
+    def execute(self) -> RunSummary:
+        from tqdm import tqdm  # noqa: PLC0415
+
+        started = time.monotonic()
+        channels = self._channels()
+        consumers = len(self.experiment.logger_modules) + 4
+        size = buffer_size_for(self.worker_count, len(self.experiment.logger_modules), self.experiment.buffer_size)
+        self.buffer = BigChungusCyclicBuffer(channels, size=size, max_consumers=consumers)
+        try:
+            self.loggers = LoggerProcesses(self.experiment.logger_modules, self.output_dir, self.buffer,
+                                           self.experiment.resolved_config(), self.log_level)
+            self.loggers.start()
+            self.workers = [self._start_worker(i) for i in range(self.worker_count)]
+            threads = [threading.Thread(target=self._policy_thread, args=(pair,), daemon=True,
+                                        name=f"policy-{pair[0]}-{pair[1]}") for pair in self._pairs()]
+            for thread in threads:
+                thread.start()
+            self.bar = tqdm(total=self.total_jobs(), unit="render", disable=not self.progress, dynamic_ncols=True,
+                            desc="rendering")
+            self._loop(threads)
+            self.bar.close()
+            self._stop_workers()
+            self.loggers.finish()
+        except BaseException:
+            if self.bar is not None:
+                self.bar.close()
+            self._abort()
+            raise
+        finally:
+            self.buffer.close()
+        if self.policy_errors:
+            raise RunError("\n".join(self.policy_errors))
+        return RunSummary(records=self.records, failures=self.failures, scene_switches=self.scene_switches,
+                          wall_time_s=time.monotonic() - started, devices=[w.device for w in self.workers])
+
+    def _loop(self, threads: List[threading.Thread]) -> None:
+        last_slot = time.monotonic()
+        while True:
+            self._take_requests()
+            self._drain_results(timeout=0.05)
+            self._check_workers()
+            self.loggers.check()
+            if self._dispatch():
+                last_slot = time.monotonic()
+            elif self._waiting_for_slot() and time.monotonic() - last_slot > stall_timeout_s():
+                raise RunError(self._stall_message())
+            busy = any(w.in_flight for w in self.workers) or any(self.pending.values())
+            if not busy and self.requests.empty() and not any(t.is_alive() for t in threads):
+                return
+
+    def _take_requests(self) -> None:
+        while True:
+            try:
+                request = self.requests.get_nowait()
+            except queue.Empty:
+                return
+            for position, job in enumerate(request.jobs):
+                pair = (job.environment, job.model)
+                self.pending.setdefault(pair, collections.deque()).append((job, request, position))
+                self.owner[job.id] = (request, position)
+
+    def _waiting_for_slot(self) -> bool:
+        return any(self.pending.values()) and any(w.ready and len(w.in_flight) < MAX_IN_FLIGHT for w in self.workers)
+
+    def _choose(self, worker: WorkerHandle) -> Tuple[Job, BatchRequest, int] | None:
+        if worker.pair and self.pending.get(worker.pair):
+            return self.pending[worker.pair].popleft()
+        taken = {w.pair for w in self.workers if w is not worker and w.in_flight}
+        candidates = [(len(jobs), pair) for pair, jobs in self.pending.items() if jobs]
+        if not candidates:
+            return None
+        free = [c for c in candidates if c[1] not in taken]
+        _, pair = max(free or candidates, key=lambda c: c[0])
+        return self.pending[pair].popleft()
+
+    def _dispatch(self) -> bool:
+        """Give jobs to workers with room; return True if a slot was reserved."""
+        reserved = False
+        for worker in self.workers:
+            while worker.ready and len(worker.in_flight) < MAX_IN_FLIGHT:
+                slot = self.buffer.try_reserve()
+                if slot is None:
+                    return reserved
+                choice = self._choose(worker)
+                if choice is None:
+                    self.buffer.release(slot)
+                    return reserved
+                job, _, _ = choice
+                job.slot = slot
+                reserved = True
+                pair = (job.environment, job.model)
+                if worker.pair != pair:
+                    self.scene_switches += 1
+                    worker.pair = pair
+                worker.in_flight[job.id] = job
+                worker.tasks.put(job.message())
+        return reserved
+
+    def _drain_results(self, timeout: float) -> None:
+        try:
+            message = self.results.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            self._handle(message)
+            try:
+                message = self.results.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle(self, message: Tuple[str, int, str | None, Any]) -> None:
+        kind, index, identifier, payload = message
+        worker = self.workers[index]
+        if kind == "ready":
+            worker.ready, worker.device = True, str(payload)
+            logger.info("worker %d ready on %s", index, payload)
+        elif kind == "start_failed":
+            raise RunError(f"worker {index} failed to start: {payload}")
+        elif kind == "done":
+            job = worker.in_flight.pop(str(identifier))
+            self._finish(job, dict(payload))
+        elif kind == "failed":
+            job = worker.in_flight.pop(str(identifier))
+            self.buffer.release(job.slot)
+            self._fail(job, str(payload))
+
+    def _item(self, job: Job) -> Dict[str, Any]:
+        return {"id": job.id, "environment": job.environment, "model": job.model,
+                "render_args": dict(job.params)}
+
+    def _finish(self, job: Job, values: Dict[str, Any]) -> None:
+        self.buffer.publish(job.slot)
+        item = {**self._item(job), "result_ix": job.slot, "target": values.get("target"), "status": "ok"}
+        self.loggers.dispatch(item)
+        self.records.append({"environment": job.environment, "model": job.model,
+                             "is_correct": values.get("is_correct"), "loss": values.get("loss")})
+        self._complete(job, {**values, "status": "ok"})
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def _fail(self, job: Job, error: str) -> None:
+        item = {**self._item(job), "status": "failed", "error": error, "attempts": job.attempts + 1}
+        self.loggers.dispatch(item)
+        self.failures.append({"id": job.id, "environment": job.environment, "model": job.model, "error": error})
+        self._complete(job, {"status": "failed", "error": error})
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(failures=len(self.failures))
+
+    def _complete(self, job: Job, result: Dict[str, Any]) -> None:
+        request, position = self.owner.pop(job.id)
+        request.results[position] = result
+        request.remaining -= 1
+        if request.remaining == 0:
+            request.done.set()
+
+    def _check_workers(self) -> None:
+        for position, worker in enumerate(self.workers):
+            if worker.process.is_alive():
+                if not worker.ready and time.monotonic() - worker.started > WORKER_START_TIMEOUT_S:
+                    raise RunError(f"worker {worker.index} did not start within {WORKER_START_TIMEOUT_S:.0f} s")
+                continue
+            self._drain_results(timeout=0.0)
+            lost = list(worker.in_flight.values())
+            logger.warning("worker %d died (exit code %s) with %d jobs in flight; starting a replacement",
+                           worker.index, worker.process.exitcode, len(lost))
+            for job in lost:
+                self.buffer.release(job.slot)
+                job.slot = None
+                job.attempts += 1
+                if job.attempts >= MAX_ATTEMPTS:
+                    self._fail(job, f"worker process died {job.attempts} times while running this job "
+                                    f"(last exit code {worker.process.exitcode})")
+                else:
+                    request, pos = self.owner[job.id]
+                    self.pending.setdefault((job.environment, job.model), collections.deque()).appendleft(
+                        (job, request, pos))
+            self.workers[position] = self._start_worker(worker.index)
+
+    def _stall_message(self) -> str:
+        held = self.buffer.held_by()
+        pids = self.buffer.owner_pids()
+        names = {p.pid: m for p, m in zip(self.loggers.processes, self.loggers.modules)}
+        worst = max(held, key=held.get) if held else None
+        if worst is None:
+            return "no free result slot and no logger registered"
+        name = names.get(pids[worst - 1], f"consumer {worst}")
+        return (f"result buffer full for {stall_timeout_s():.0f} s: logger {name} holds {held[worst]} of "
+                f"{self.buffer.size} entries without calling free(index, regid)")
+
+    # -- shutdown -----------------------------------------------------------------------------------
+
+    def _stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.tasks.put(None)
+        for worker in self.workers:
+            worker.process.join(timeout=30)
+            if worker.process.is_alive():
+                worker.process.terminate()
+
+    def _abort(self) -> None:
+        """Stop workers at once and let loggers write what they already received."""
+        for worker in self.workers:
+            if worker.process.is_alive():
+                worker.process.terminate()
+        for worker in self.workers:
+            worker.process.join(timeout=5)
+        if self.loggers is not None:
+            try:
+                self.loggers.finish(timeout=30)
+            except RunError as error:
+                logger.error("%s", error)
+                self.loggers.stop()
