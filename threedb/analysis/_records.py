@@ -7,6 +7,7 @@ The parsers here accept both forms.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -38,6 +39,7 @@ _TRUE_STRINGS = frozenset({"true", "1", "yes"})
 _FALSE_STRINGS = frozenset({"false", "0", "no"})
 
 
+@functools.lru_cache(maxsize=4096)
 def model_uid(model: str) -> str:
     """Return the model uid, the file stem of the model file name (``mug.blend`` -> ``mug``)."""
     name = PureWindowsPath(model).name if "\\" in model else PurePosixPath(model).name
@@ -90,12 +92,12 @@ def parse_number_list(value: Any) -> list[float] | None:
 
     Returns None when the value is missing or contains something that is not a number.
     """
-    if value is None:
-        return None
-    if isinstance(value, bool):
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return [float(value)]
+    if isinstance(value, list) and all(type(item) in (int, float) for item in value):
+        return [float(item) for item in value]
     if isinstance(value, str):
         text = value.strip()
         if not text:
@@ -121,6 +123,8 @@ def parse_class_indices(value: Any) -> list[int] | None:
 
     Returns None when a value is missing, not a number, or not a whole number.
     """
+    if isinstance(value, list) and all(type(item) is int for item in value):
+        return list(value)
     numbers = parse_number_list(value)
     if numbers is None:
         return None
@@ -141,7 +145,7 @@ def flatten_render_args(render_args: Mapping[str, Any], prefix: str = "") -> dic
     flat: dict[str, Any] = {}
     for key, value in render_args.items():
         name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             flat.update(flatten_render_args(value, name))
         else:
             flat[name] = value
@@ -173,7 +177,7 @@ def normalize_record(raw: Mapping[str, Any], targets_by_uid: Mapping[str, list[i
 
     parameters: dict[str, Any] = {}
     render_args = raw.get("render_args")
-    if isinstance(render_args, Mapping):
+    if isinstance(render_args, dict):
         parameters.update(flatten_render_args(render_args))
     for key, value in raw.items():
         if key not in RESERVED_KEYS:

@@ -46,8 +46,11 @@ def wilson_interval(correct: np.ndarray | float, total: np.ndarray | float,
         denominator = 1 + z**2 / total
         center = (proportion + z**2 / (2 * total)) / denominator
         half_width = z / denominator * np.sqrt(proportion * (1 - proportion) / total + z**2 / (4 * total**2))
-        low = np.where(total > 0, np.clip(center - half_width, 0.0, 1.0), np.nan)
-        high = np.where(total > 0, np.clip(center + half_width, 0.0, 1.0), np.nan)
+        # The exact bounds at 0 and at ``total`` successes are 0 and 1; rounding would miss them by ~1e-17.
+        low = np.where(correct <= 0, 0.0, np.clip(center - half_width, 0.0, 1.0))
+        high = np.where(correct >= total, 1.0, np.clip(center + half_width, 0.0, 1.0))
+        low = np.where(total > 0, low, np.nan)
+        high = np.where(total > 0, high, np.nan)
     return low, high
 
 
