@@ -54,16 +54,10 @@ def test_render_outputs_shapes_and_ranges(renderer):
     assert out["rgba"][:3, background].mean() > 0.05
 
 
-def test_render_is_deterministic_for_a_seed(renderer, demo_data):
+def test_render_is_deterministic_for_a_seed(renderer):
     first = renderer.render("mug", job_seed=5)["rgba"]
     second = renderer.render("mug", job_seed=5)["rgba"]
     assert np.array_equal(first, second)
-
-    fresh = BlenderRenderer(demo_data, {**SETTINGS, "persistent_data": False}, seed=3)
-    fresh.setup_render("mug.blend", "studio.exr")
-    seeded = fresh.render("mug", job_seed=5)["rgba"]
-    assert np.array_equal(seeded, fresh.render("mug", job_seed=5)["rgba"])
-    assert not np.array_equal(seeded, fresh.render("mug", job_seed=6)["rgba"])
 
 
 def test_camera_zoom_enlarges_object(renderer):
@@ -134,3 +128,14 @@ def test_scene_switches_do_not_grow_data_blocks(demo_data):
         counts.append((len(bpy.data.objects), len(bpy.data.materials), len(bpy.data.images),
                        len(bpy.data.meshes), len(bpy.data.worlds)))
     assert counts[0] == counts[1] == counts[2]
+
+
+# The tests below load their own scenes, which replaces the shared renderer's scene (one bpy
+# scene per process), so they stay at the end of this file.
+
+def test_job_seed_used_without_persistent_data(demo_data):
+    fresh = BlenderRenderer(demo_data, {**SETTINGS, "persistent_data": False}, seed=3)
+    fresh.setup_render("mug.blend", "studio.exr")
+    seeded = fresh.render("mug", job_seed=5)["rgba"]
+    assert np.array_equal(seeded, fresh.render("mug", job_seed=5)["rgba"])
+    assert not np.array_equal(seeded, fresh.render("mug", job_seed=6)["rgba"])
