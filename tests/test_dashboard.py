@@ -372,7 +372,7 @@ def test_symlink_out_of_output_dir_is_403(server, output_dir):
     for path in ["/files/images/link_rgb.png", "/files/outside/secret.txt"]:
         status, _, body = request(server, path)
         assert status == 403, path
-        assert b"secret\"" not in body
+        assert body != b"secret"
         assert json.loads(body)["error"].endswith("points outside the output directory")
 
 
@@ -395,7 +395,7 @@ def test_symlinked_channel_pointing_out_is_hidden(server, output_dir):
 def test_render_id_with_dots_cannot_escape(output_dir):
     append_line(output_dir, json.dumps({"id": "../../secret", "model": "m.blend", "environment": "e",
                                         "is_correct": False, "loss": 9.0}) + "\n")
-    (output_dir.parent.parent / "secret_rgb.png").write_bytes(b"not an image")
+    (output_dir.parent / "secret_rgb.png").write_bytes(b"not an image")
     with serve(output_dir) as running:
         item = get_json(running, "/api/renders?limit=1")["items"][0]
         assert item["id"] == "../../secret"
@@ -498,13 +498,13 @@ def test_100k_results_are_paged_and_bounded(large_output_dir):
             (f"/api/heatmap?x=MaterialControl.name&y={ZOOM}", 150_000),
             ("/api/renders?limit=200&offset=99900", 80_000),
             (f"/api/renders?correct=false&range={ROTATION}:0:1&sort=loss_asc", 40_000),
-            ("/api/render?id=000186a0", 5_000),
+            ("/api/render?id=0001869f", 5_000),
         ]
         for path, max_bytes in checks:
             request_started = time.monotonic()
             status, _, body = request(running, path)
             elapsed = time.monotonic() - request_started
-            assert status in (200, 404), (path, body[:300])
+            assert status == 200, (path, body[:300])
             assert len(body) <= max_bytes, (path, len(body))
             assert elapsed < 5, (path, elapsed)
 
@@ -552,8 +552,10 @@ def test_cli_output_dir_without_details_log(tmp_path):
 def test_cli_help_lists_options():
     result = run_module("--help")
     assert result.returncode == 0
-    for option in ["OUTPUT_DIR", "--host", "--port", "--refresh-interval", "default: 127.0.0.1", "default: 8000"]:
-        assert option in result.stdout
+    text = " ".join(result.stdout.split())
+    for option in ["OUTPUT_DIR", "--host", "--port", "--refresh-interval", "(default: 127.0.0.1,",
+                   "(default: 8000)", "in seconds (default: 1.0)"]:
+        assert option in text
 
 
 def test_cli_port_in_use(output_dir):
@@ -645,6 +647,9 @@ def page(browser, server):
     opened.on("request", lambda sent: opened.requested_urls.append(sent.url))
     opened.goto(server.url)
     opened.wait_for_selector("#summary-cards[data-renders='12']")
+    opened.wait_for_selector("#gallery-grid .render-card")
+    opened.wait_for_selector("#accuracy-svg")
+    opened.wait_for_selector("#heatmap-svg")
     yield opened
     context.close()
 
@@ -668,17 +673,17 @@ def test_page_overview_plot_heatmap_and_screenshot(page, server):
     assert page.locator("#pairs-table tbody tr").count() == 4
 
     page.select_option("#accuracy-parameter", CORRUPTION)
-    page.wait_for_function("document.querySelectorAll('#accuracy-svg circle.accuracy-point').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('#accuracy-svg circle.accuracy-point').length === 2")
     page.select_option("#accuracy-parameter", ROTATION)
     page.fill("#accuracy-bins", "3")
     page.dispatch_event("#accuracy-bins", "change")
-    page.wait_for_function("document.querySelectorAll('#accuracy-svg circle.accuracy-point').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('#accuracy-svg circle.accuracy-point').length === 3")
     titles = page.locator("#accuracy-svg circle title").all_text_contents()
     assert titles[0].startswith(f"{ROTATION} [-3, -1): 50.0% (2/4)")
 
     page.select_option("#heatmap-x", CORRUPTION)
     page.select_option("#heatmap-y", ZOOM)
-    page.wait_for_function(f"document.querySelector('#heatmap-svg').getAttribute('aria-label').includes('{ZOOM}')"
+    page.wait_for_function(f"() => document.querySelector('#heatmap-svg').getAttribute('aria-label').includes('{ZOOM}')"
                            f" && document.querySelector('#heatmap-svg').getAttribute('aria-label').includes('{CORRUPTION}')")
     cells = page.locator("#heatmap-svg rect.heatmap-cell")
     assert cells.count() == 4
@@ -689,7 +694,7 @@ def test_page_overview_plot_heatmap_and_screenshot(page, server):
     assert count_pixels_near(heatmap, GREEN) > 2000
     assert count_pixels_near(heatmap, RED) > 2000
 
-    page.wait_for_function("Array.from(document.querySelectorAll('#gallery-grid img'))"
+    page.wait_for_function("() => Array.from(document.querySelectorAll('#gallery-grid img'))"
                            ".every((image) => image.complete && image.naturalWidth > 0)")
     screenshot = page.screenshot(full_page=True)
     save_screenshot(screenshot, "dashboard.png")
@@ -709,23 +714,23 @@ def test_page_gallery_filters_and_paging(page, server):
     assert page.locator("#gallery-range").inner_text() == "1–12 of 12 renders"
 
     page.select_option("#filter-correct", "false")
-    page.wait_for_function("document.querySelectorAll('#gallery-grid .render-card').length === 5")
+    page.wait_for_function("() => document.querySelectorAll('#gallery-grid .render-card').length === 5")
     assert [cards.nth(index).get_attribute("data-id") for index in range(5)] == ["a09", "a04", "a02", "a06", "a11"]
 
     page.select_option("#gallery-sort", "loss_asc")
-    page.wait_for_function("document.querySelector('#gallery-grid .render-card').dataset.id === 'a11'")
+    page.wait_for_function("() => document.querySelector('#gallery-grid .render-card').dataset.id === 'a11'")
 
     page.click("#add-parameter-filter")
     page.select_option(".parameter-filter .filter-name", ZOOM)
     page.fill(".parameter-filter .filter-min", "1.5")
     page.dispatch_event(".parameter-filter .filter-min", "change")
-    page.wait_for_function("document.querySelectorAll('#gallery-grid .render-card').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('#gallery-grid .render-card').length === 3")
     assert page.locator("#gallery-range").inner_text() == "1–3 of 3 renders"
 
     page.click(".parameter-filter button")
     page.select_option("#filter-correct", "any")
     page.select_option("#filter-model", "lamp.blend")
-    page.wait_for_function("document.querySelectorAll('#gallery-grid .render-card').length === 6")
+    page.wait_for_function("() => document.querySelectorAll('#gallery-grid .render-card').length === 6")
     assert page.locator("#gallery-next").is_disabled()
     assert page.problems == []
 
@@ -734,7 +739,7 @@ def test_page_detail_view(page):
     page.click("#gallery-grid .render-card[data-id='a04']")
     page.wait_for_selector("#detail:not([hidden]) #detail-predictions")
     assert page.locator("#detail-title").inner_text() == "Render a04"
-    page.wait_for_function("Array.from(document.querySelectorAll('#detail .channels img'))"
+    page.wait_for_function("() => Array.from(document.querySelectorAll('#detail .channels img'))"
                            ".every((image) => image.complete && image.naturalWidth > 0)")
     captions = page.locator("#detail .channels figcaption").all_inner_texts()
     assert [caption.split(" ")[0] for caption in captions] == ["rgb", "depth", "segmentation", "uv"]
@@ -769,7 +774,7 @@ def test_page_picks_up_new_results(page, output_dir):
     assert page.locator("#summary-cards").get_attribute("data-renders") == "13"
     append_line(output_dir, line[30:] + "\n")
     page.wait_for_selector("#summary-cards[data-renders='14']", timeout=15_000)
-    page.wait_for_function("document.querySelectorAll('#gallery-grid .render-card').length === 14")
+    page.wait_for_function("() => document.querySelectorAll('#gallery-grid .render-card').length === 14")
     assert page.problems == []
 
 

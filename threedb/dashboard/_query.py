@@ -74,8 +74,9 @@ class Query:
         """Return the one value of ``name``, or None when it is absent or empty."""
         values = self.values.get(name, [])
         if len(values) > 1:
-            raise QueryError(name, ", ".join(values), "a single value",
-                             message=f"query parameter {name!r} is repeated ({len(values)} values): expected a single value")
+            joined = ", ".join(values)
+            raise QueryError(name, joined, "a single value",
+                             message=f"repeated values {joined!r} for query parameter {name!r}: expected a single value")
         if not values or values[0] == "":
             return None
         return values[0]

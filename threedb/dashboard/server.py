@@ -294,17 +294,22 @@ class DashboardServer:
         shown = f"[{host}]" if ":" in str(host) else host
         return f"http://{shown}:{port}/"
 
-    def serve_forever(self) -> None:
-        """Serve requests until shutdown() is called from another thread or KeyboardInterrupt."""
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve requests until shutdown() is called from another thread or KeyboardInterrupt.
+
+        ``poll_interval`` (seconds) is how often the loop checks for shutdown, and so
+        the longest time shutdown() waits.
+        """
         logger.info("dashboard for %s serving at %s", self.app.output_dir, self.url)
         try:
-            self.httpd.serve_forever()
+            self.httpd.serve_forever(poll_interval)
         finally:
             logger.info("dashboard at %s stopped", self.url)
 
     def start(self) -> None:
         """Serve requests in a background daemon thread."""
-        self._thread = threading.Thread(target=self.serve_forever, name="threedb-dashboard", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="threedb-dashboard",
+                                        daemon=True)
         self._thread.start()
 
     def shutdown(self) -> None:

@@ -36,6 +36,18 @@ async function fetchJson(path, params) {
   return payload;
 }
 
+// Each view keeps only the response of its latest request, so a slow older response cannot overwrite it.
+const latestRequest = {};
+
+function startRequest(view) {
+  latestRequest[view] = (latestRequest[view] || 0) + 1;
+  return latestRequest[view];
+}
+
+function isLatest(view, token) {
+  return latestRequest[view] === token;
+}
+
 function element(tag, attributes = {}, children = []) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
@@ -243,8 +255,9 @@ async function loadAccuracy() {
     return;
   }
   const params = [["parameter", parameter], ["bins", document.getElementById("accuracy-bins").value], ...filterParams()];
+  const token = startRequest("accuracy");
   const data = await fetchJson("/api/accuracy", params);
-  plot.replaceChildren(drawAccuracyPlot(data));
+  if (isLatest("accuracy", token)) plot.replaceChildren(drawAccuracyPlot(data));
 }
 
 function drawAccuracyPlot(data) {
@@ -326,8 +339,9 @@ async function loadHeatmap() {
     return;
   }
   const params = [["x", x], ["y", y], ["bins", document.getElementById("heatmap-bins").value], ...filterParams()];
+  const token = startRequest("heatmap");
   const data = await fetchJson("/api/heatmap", params);
-  plot.replaceChildren(drawHeatmap(data));
+  if (isLatest("heatmap", token)) plot.replaceChildren(drawHeatmap(data));
 }
 
 function drawHeatmap(data) {
@@ -388,7 +402,9 @@ function drawHeatmap(data) {
 async function loadGallery() {
   const params = [["sort", document.getElementById("gallery-sort").value], ["offset", state.galleryOffset],
     ["limit", state.galleryLimit], ...filterParams()];
+  const token = startRequest("gallery");
   const data = await fetchJson("/api/renders", params);
+  if (!isLatest("gallery", token)) return;
   state.galleryTotal = data.total;
   const grid = document.getElementById("gallery-grid");
   grid.replaceChildren(...data.items.map(galleryCard));
@@ -421,6 +437,7 @@ function galleryCard(item) {
 async function openDetail(renderId) {
   state.detailId = renderId;
   history.replaceState(null, "", `#render=${encodeURIComponent(renderId)}`);
+  const token = startRequest("detail");
   let data;
   try {
     data = await fetchJson("/api/render", [["id", renderId]]);
@@ -428,6 +445,7 @@ async function openDetail(renderId) {
     showError(error.message);
     return;
   }
+  if (!isLatest("detail", token) || state.detailId !== renderId) return;
   document.getElementById("detail-title").textContent = `Render ${data.id}`;
   const body = document.getElementById("detail-body");
   const channels = element("div", { className: "channels" }, data.channels.map((channel) =>
