@@ -30,10 +30,13 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="output directory; must be new or empty (default: results/<config name>)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="render worker processes, each with its own Blender (default: 1)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S",
-                        help="seed of the policies and of Cycles' sampling; same seed, same results (default: 0)")
+    parser.add_argument("--seed", type=int, default=None, metavar="S",
+                        help="seed of the policies and of Cycles' sampling; same seed, same results (default: 0, or the interrupted run's with --resume)")
     parser.add_argument("--threads", type=int, default=0, metavar="T",
                         help="CPU threads per worker for Cycles and PyTorch (default: cores / workers)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run in --output: render only the jobs that its "
+                             "details.log lacks (the config, data and seed must be unchanged)")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more: -v for starts and stops, -vv for debugging")
@@ -45,7 +48,7 @@ def _validate_run_args(args: argparse.Namespace) -> None:
         raise ThreeDBError(f"--workers must be at least 1, got {args.workers}")
     if args.threads < 0:
         raise ThreeDBError(f"--threads must be 0 (automatic) or more, got {args.threads}")
-    if args.seed < 0:
+    if args.seed is not None and args.seed < 0:
         raise ThreeDBError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.data and not os.path.isdir(args.data):
         raise ThreeDBError(f"--data: folder not found: {args.data}")
@@ -55,6 +58,7 @@ def _run_command(args: argparse.Namespace) -> int:
     from threedb.config import build_experiment, load_config  # noqa: PLC0415
     from threedb.execution.local import LocalRun  # noqa: PLC0415
     from threedb.execution.output import prepare_output_dir, write_run_files  # noqa: PLC0415
+    from threedb.execution.resume import check_resumable, read_completed, record_resume  # noqa: PLC0415
     from threedb.execution.summary import print_summary  # noqa: PLC0415
     from threedb.rendering.demo_data import ensure_demo_data  # noqa: PLC0415
 
@@ -63,12 +67,21 @@ def _run_command(args: argparse.Namespace) -> int:
     data_dir = args.data or ensure_demo_data()
     experiment = build_experiment(loaded, data_dir)
     output_name = os.path.splitext(os.path.basename(args.config))[0]
-    output_dir = prepare_output_dir(args.output or os.path.join("results", output_name))
-    write_run_files(output_dir, experiment, args.seed, args.workers)
+    output_dir = os.path.abspath(args.output or os.path.join("results", output_name))
+    completed = {}
+    if args.resume:
+        seed = check_resumable(output_dir, experiment, args.seed)
+        completed = read_completed(os.path.join(output_dir, "details.log"))
+        record_resume(output_dir)
+        logger.info("resuming %s: %d jobs already logged", output_dir, len(completed))
+    else:
+        seed = 0 if args.seed is None else args.seed
+        prepare_output_dir(output_dir)
+        write_run_files(output_dir, experiment, seed, args.workers)
 
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    run = LocalRun(experiment, output_dir, workers=args.workers, seed=args.seed, threads=args.threads,
-                   progress=not args.no_progress, log_level=level)
+    run = LocalRun(experiment, output_dir, workers=args.workers, seed=seed, threads=args.threads,
+                   progress=not args.no_progress, log_level=level, completed=completed)
     summary = run.execute()
     print_summary(summary, output_dir)
     return 1 if summary.failures else 0

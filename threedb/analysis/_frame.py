@@ -207,9 +207,10 @@ def _split_image_stem(stem: str) -> list[tuple[str, str]]:
 class ResultsTable:
     """The results of one output directory, refreshed as details.log grows.
 
-    ``frame`` is replaced, never changed in place, so that a caller that keeps a
-    reference gets a consistent snapshot while another thread calls refresh.
-    ``version`` goes up by one each time new rows arrive.
+    The frame is replaced, never changed in place, so that a caller that keeps
+    a reference gets a consistent snapshot while another thread calls refresh.
+    The version goes up by one each time rows change. Read both at once with
+    current(), because two separate reads can straddle a refresh.
     """
 
     def __init__(self, output_dir: str | os.PathLike[str]) -> None:
@@ -217,27 +218,46 @@ class ResultsTable:
         self.class_names = read_class_names(self.output_dir)
         self.targets_by_uid = read_targets(self.output_dir)
         self.tail = DetailsLogTail(self.output_dir / DETAILS_LOG)
-        self.frame = build_frame([], self.class_names, self.targets_by_uid)
-        self.version = 0
+        self._current = (build_frame([], self.class_names, self.targets_by_uid), 0)
         self._lock = threading.Lock()
+
+    def current(self) -> tuple[pd.DataFrame, int]:
+        """Return the frame and its version, read together."""
+        return self._current
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The latest results frame (see load_results for its columns)."""
+        return self._current[0]
+
+    @property
+    def version(self) -> int:
+        """Number of refreshes that changed the rows."""
+        return self._current[1]
 
     def refresh(self) -> bool:
         """Read the lines appended to details.log since the last call; return whether rows changed.
 
-        Returns False at once when another thread is refreshing.
+        Returns False at once when another thread is refreshing, and when
+        details.log cannot be read (the error is logged).
         """
         if not self._lock.acquire(blocking=False):
             return False
         try:
             if not self.tail.has_new_data():
                 return False
-            batch = self.tail.read_new()
+            try:
+                batch = self.tail.read_new()
+            except OSError as error:
+                logger.warning("cannot read %s: %s", self.tail.path, error)
+                return False
             if not batch.records and not batch.reset:
                 return False
             new_rows = build_frame(batch.records, self.class_names, self.targets_by_uid)
-            self.frame = new_rows if batch.reset else concat_frames(self.frame, new_rows)
-            self.version += 1
-            logger.debug("read %d new results from %s (%d in total)", len(new_rows), self.tail.path, len(self.frame))
+            frame, version = self._current
+            combined = new_rows if batch.reset else concat_frames(frame, new_rows)
+            self._current = (combined, version + 1)
+            logger.debug("read %d new results from %s (%d in total)", len(new_rows), self.tail.path, len(combined))
             return True
         finally:
             self._lock.release()

@@ -74,6 +74,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="minimum time between two checks of details.log for new lines, in seconds (default: 1.0)",
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log more: -v for server starts, stops and results read, -vv for every request",
+    )
 
 
 def add_subparser(subparsers: Any) -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from . import DESCRIPTION, configure_parser, run_dashboard_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the arguments, send INFO logs to stderr and serve the dashboard; return the exit code."""
+    """Parse the arguments, send warnings (more with -v) to stderr and serve the dashboard; return the exit code."""
     parser = argparse.ArgumentParser(
         prog="python -m threedb.dashboard",
         description=DESCRIPTION,
@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     configure_parser(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run_dashboard_command(args)
 
 

@@ -134,7 +134,7 @@ class ResultsApi:
 
     def snapshot(self) -> Snapshot:
         """Return the derived facts for the table's current frame, computed once per version."""
-        frame, version = self.table.frame, self.table.version
+        frame, version = self.table.current()
         with self._snapshot_lock:
             if self._snapshot is None or self._snapshot.version != version:
                 self._snapshot = build_snapshot(frame, version)

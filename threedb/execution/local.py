@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 import importlib
 import logging
-import multiprocessing
 import os
 import queue
 import threading
@@ -23,7 +22,7 @@ from typing import Any, Deque, Dict, List, Tuple
 from threedb.config.experiment import Experiment
 from threedb.errors import RunError
 from threedb.execution.jobs import Job, job_id, pair_seed
-from threedb.execution.worker import worker_main
+from threedb.execution.pool import LocalWorkerPool, Message, WorkerHandle, WorkerPool
 from threedb.result_logging.buffer import BigChungusCyclicBuffer, buffer_size_for
 from threedb.result_logging.logger_manager import LoggerProcesses
 from threedb.scheduling.search_space import SearchSpace
@@ -52,18 +51,6 @@ class BatchRequest:
 
 
 @dataclass
-class WorkerHandle:
-    index: int
-    process: Any
-    tasks: Any
-    ready: bool = False
-    device: str = ""
-    pair: Pair | None = None
-    in_flight: Dict[str, Job] = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic)
-
-
-@dataclass
 class RunSummary:
     """What a run did: one record per finished job, failures, scene switches and timing."""
 
@@ -78,7 +65,8 @@ class LocalRun:
     """One experiment run with worker processes on this machine."""
 
     def __init__(self, experiment: Experiment, output_dir: str, workers: int, seed: int, threads: int = 0,
-                 progress: bool = True, log_level: int = logging.WARNING) -> None:
+                 progress: bool = True, log_level: int = logging.WARNING, pool_factory: Any = None,
+                 completed: Dict[str, Dict[str, Any]] | None = None) -> None:
         self.experiment = experiment
         self.output_dir = output_dir
         self.worker_count = max(1, workers)
@@ -86,7 +74,6 @@ class LocalRun:
         self.threads = threads or max(1, (os.cpu_count() or 1) // self.worker_count)
         self.progress = progress
         self.log_level = log_level
-        self.context = multiprocessing.get_context("spawn")
         self.space = SearchSpace(experiment.controls)
         self.requests: "queue.Queue[BatchRequest]" = queue.Queue()
         self.pending: Dict[Pair, Deque[Tuple[Job, BatchRequest, int]]] = collections.OrderedDict()
@@ -96,7 +83,11 @@ class LocalRun:
         self.scene_switches = 0
         self.policy_errors: List[str] = []
         self.workers: List[WorkerHandle] = []
-        self.results = self.context.Queue()
+        self.pool_factory = pool_factory or LocalWorkerPool
+        self.pool: WorkerPool | None = None
+        self.completed = completed or {}
+        self.skipped = 0
+        self.skipped_lock = threading.Lock()
         self.buffer: BigChungusCyclicBuffer | None = None
         self.loggers: LoggerProcesses | None = None
         self.bar: Any = None
@@ -110,14 +101,6 @@ class LocalRun:
         evaluator = evaluator_module.Evaluator(**self.experiment.evaluation["args"])
         channels.update(evaluator.declare_outputs())
         return channels
-
-    def _start_worker(self, index: int) -> WorkerHandle:
-        tasks = self.context.Queue()
-        process = self.context.Process(
-            target=worker_main, name=f"threedb-worker-{index}", daemon=True,
-            args=(index, self.experiment, self.buffer, tasks, self.results, self.threads, self.seed, self.log_level))
-        process.start()
-        return WorkerHandle(index=index, process=process, tasks=tasks)
 
     def _policy_class(self) -> Any:
         return importlib.import_module(self.experiment.policy["module"]).Policy
@@ -137,6 +120,18 @@ class LocalRun:
     def _pairs(self) -> List[Pair]:
         return [(env, model) for env in self.experiment.environments for model in self.experiment.models]
 
+    def _earlier_result(self, job: Job) -> Dict[str, Any] | None:
+        """Return the result a resumed run already logged for ``job``, or None."""
+        record = self.completed.get(job.id)
+        if record is None:
+            return None
+        with self.skipped_lock:
+            self.skipped += 1
+            if record.get("status", "ok") == "ok":
+                self.records.append({"environment": job.environment, "model": job.model,
+                                     "is_correct": record.get("is_correct"), "loss": record.get("loss")})
+        return dict(record)
+
     def _policy_thread(self, pair: Pair) -> None:
         env, model = pair
         args = self._policy_args()
@@ -151,12 +146,15 @@ class LocalRun:
                 jobs.append(Job(id=job_id(self.seed, env, model, counter[0], params), environment=env,
                                 model=model, params=params, seed=self.seed))
                 counter[0] += 1
-            request = BatchRequest(jobs=jobs, results=[None] * len(jobs), remaining=len(jobs))
-            if not jobs:
-                return []
-            self.requests.put(request)
-            request.done.wait()
-            return [r or {"status": "failed"} for r in request.results]
+            results: List[Dict[str, Any] | None] = [self._earlier_result(job) for job in jobs]
+            todo = [job for job, result in zip(jobs, results) if result is None]
+            if todo:
+                request = BatchRequest(jobs=todo, results=[None] * len(todo), remaining=len(todo))
+                self.requests.put(request)
+                request.done.wait()
+                fresh = iter(request.results)
+                results = [result if result is not None else next(fresh) for result in results]
+            return [r or {"status": "failed"} for r in results]
 
         try:
             policy = self._policy_class()(self.space.continuous_dim, self.space.discrete_sizes, seed=seed, **args)
@@ -179,7 +177,8 @@ class LocalRun:
             self.loggers = LoggerProcesses(self.experiment.logger_modules, self.output_dir, self.buffer,
                                            self.experiment.resolved_config(), self.log_level)
             self.loggers.start()
-            self.workers = [self._start_worker(i) for i in range(self.worker_count)]
+            self.pool = self.pool_factory(self.experiment, self.buffer, self.threads, self.seed, self.log_level)
+            self.workers = [self.pool.start_worker(i) for i in range(self.worker_count)]
             threads = [threading.Thread(target=self._policy_thread, args=(pair,), daemon=True,
                                         name=f"policy-{pair[0]}-{pair[1]}") for pair in self._pairs()]
             for thread in threads:
@@ -190,10 +189,14 @@ class LocalRun:
             self.bar.close()
             self._stop_workers()
             self.loggers.finish()
+        except KeyboardInterrupt:
+            self._close_bar()
+            logger.warning("interrupted: stopping workers and writing out the results received so far")
+            self._abort(drain=False)
+            raise
         except BaseException:
-            if self.bar is not None:
-                self.bar.close()
-            self._abort()
+            self._close_bar()
+            self._abort(drain=True)
             raise
         finally:
             self.buffer.close()
@@ -202,9 +205,17 @@ class LocalRun:
         return RunSummary(records=self.records, failures=self.failures, scene_switches=self.scene_switches,
                           wall_time_s=time.monotonic() - started, devices=[w.device for w in self.workers])
 
+    def _close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
     def _loop(self, threads: List[threading.Thread]) -> None:
         last_slot = time.monotonic()
+        shown_skipped = 0
         while True:
+            if self.skipped != shown_skipped:
+                self.bar.update(self.skipped - shown_skipped)
+                shown_skipped = self.skipped
             self._take_requests()
             self._drain_results(timeout=0.05)
             self._check_workers()
@@ -212,7 +223,7 @@ class LocalRun:
             if self._dispatch():
                 last_slot = time.monotonic()
             elif self._waiting_for_slot() and time.monotonic() - last_slot > stall_timeout_s():
-                raise RunError(self._stall_message())
+                raise RunError(self._stall())
             busy = any(w.in_flight for w in self.workers) or any(self.pending.values())
             if not busy and self.requests.empty() and not any(t.is_alive() for t in threads):
                 return
@@ -266,18 +277,10 @@ class LocalRun:
         return reserved
 
     def _drain_results(self, timeout: float) -> None:
-        try:
-            message = self.results.get(timeout=timeout)
-        except queue.Empty:
-            return
-        while True:
+        for message in self.pool.poll(timeout):
             self._handle(message)
-            try:
-                message = self.results.get_nowait()
-            except queue.Empty:
-                return
 
-    def _handle(self, message: Tuple[str, int, str | None, Any]) -> None:
+    def _handle(self, message: Message) -> None:
         kind, index, identifier, payload = message
         worker = self.workers[index]
         if kind == "ready":
@@ -287,7 +290,11 @@ class LocalRun:
             raise RunError(f"worker {index} failed to start: {payload}")
         elif kind == "done":
             job = worker.in_flight.pop(str(identifier))
-            self._finish(job, dict(payload))
+            values = dict(payload)
+            channels = values.pop("_channels", None)
+            if channels is not None:
+                self.buffer.write(job.slot, channels)
+            self._finish(job, values)
         elif kind == "failed":
             job = worker.in_flight.pop(str(identifier))
             self.buffer.release(job.slot)
@@ -301,8 +308,9 @@ class LocalRun:
         self.buffer.publish(job.slot)
         item = {**self._item(job), "result_ix": job.slot, "target": values.get("target"), "status": "ok"}
         self.loggers.dispatch(item)
-        self.records.append({"environment": job.environment, "model": job.model,
-                             "is_correct": values.get("is_correct"), "loss": values.get("loss")})
+        with self.skipped_lock:
+            self.records.append({"environment": job.environment, "model": job.model,
+                                 "is_correct": values.get("is_correct"), "loss": values.get("loss")})
         self._complete(job, {**values, "status": "ok"})
         if self.bar is not None:
             self.bar.update(1)
@@ -325,58 +333,76 @@ class LocalRun:
 
     def _check_workers(self) -> None:
         for position, worker in enumerate(self.workers):
-            if worker.process.is_alive():
+            if worker.is_alive():
                 if not worker.ready and time.monotonic() - worker.started > WORKER_START_TIMEOUT_S:
                     raise RunError(f"worker {worker.index} did not start within {WORKER_START_TIMEOUT_S:.0f} s")
                 continue
             self._drain_results(timeout=0.0)
             lost = list(worker.in_flight.values())
-            logger.warning("worker %d died (exit code %s) with %d jobs in flight; starting a replacement",
-                           worker.index, worker.process.exitcode, len(lost))
+            reason = worker.exit_reason()
+            logger.warning("worker %d died (%s) with %d jobs in flight; starting a replacement",
+                           worker.index, reason, len(lost))
             for job in lost:
                 self.buffer.release(job.slot)
                 job.slot = None
                 job.attempts += 1
                 if job.attempts >= MAX_ATTEMPTS:
                     self._fail(job, f"worker process died {job.attempts} times while running this job "
-                                    f"(last exit code {worker.process.exitcode})")
+                                    f"(last: {reason})")
                 else:
                     request, pos = self.owner[job.id]
                     self.pending.setdefault((job.environment, job.model), collections.deque()).appendleft(
                         (job, request, pos))
-            self.workers[position] = self._start_worker(worker.index)
+            self.workers[position] = self.pool.start_worker(worker.index)
 
-    def _stall_message(self) -> str:
+    def _stall(self) -> str:
+        """Name the logger that holds the buffer's entries, stop it, and return the error message."""
         held = self.buffer.held_by()
         pids = self.buffer.owner_pids()
-        names = {p.pid: m for p, m in zip(self.loggers.processes, self.loggers.modules)}
+        by_pid = {p.pid: i for i, p in enumerate(self.loggers.processes)}
         worst = max(held, key=held.get) if held else None
         if worst is None:
             return "no free result slot and no logger registered"
-        name = names.get(pids[worst - 1], f"consumer {worst}")
-        return (f"result buffer full for {stall_timeout_s():.0f} s: logger {name} holds {held[worst]} of "
-                f"{self.buffer.size} entries without calling free(index, regid)")
+        index = by_pid.get(pids[worst - 1])
+        name = self.loggers.modules[index] if index is not None else f"consumer {worst}"
+        message = (f"result buffer full for {stall_timeout_s():.0f} s: logger {name} holds {held[worst]} of "
+                   f"{self.buffer.size} entries without calling free(index, regid)")
+        if index is not None:
+            self.loggers.kill(index, message)
+        return message
 
     # -- shutdown -----------------------------------------------------------------------------------
 
     def _stop_workers(self) -> None:
         for worker in self.workers:
-            worker.tasks.put(None)
-        for worker in self.workers:
-            worker.process.join(timeout=30)
-            if worker.process.is_alive():
-                worker.process.terminate()
+            worker.stop(timeout=30)
+        if self.pool is not None:
+            self.pool.close()
 
-    def _abort(self) -> None:
-        """Stop workers at once and let loggers write what they already received."""
+    def _drain_in_flight(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for jobs already running, so their results are logged."""
+        deadline = time.monotonic() + timeout
+        while any(w.in_flight for w in self.workers if w.is_alive()) and time.monotonic() < deadline:
+            self._drain_results(timeout=0.1)
+
+    def _abort(self, drain: bool) -> None:
+        """Stop after an error or an interrupt, keeping every result computed so far.
+
+        With ``drain``, jobs already running are given a short time to finish first. Workers
+        are then killed, and healthy loggers write out every item they received.
+        """
+        if drain and self.pool is not None:
+            try:
+                self._drain_in_flight(timeout=60)
+            except (RunError, KeyboardInterrupt) as error:
+                logger.warning("stopped waiting for running jobs: %s", error)
         for worker in self.workers:
-            if worker.process.is_alive():
-                worker.process.terminate()
-        for worker in self.workers:
-            worker.process.join(timeout=5)
+            worker.kill()
+        if self.pool is not None:
+            self.pool.close()
         if self.loggers is not None:
             try:
-                self.loggers.finish(timeout=30)
+                self.loggers.finish(timeout=120)
             except RunError as error:
                 logger.error("%s", error)
                 self.loggers.stop()

@@ -24,7 +24,7 @@ def prepare_output_dir(path: str) -> str:
     if os.path.isdir(path) and os.listdir(path):
         raise OutputDirError(
             f"output directory is not empty: {path}. Choose a new directory with --output, "
-            f"or remove this one; threedb does not add to the results of an earlier run.")
+            f"continue an interrupted run there with --resume, or remove it.")
     os.makedirs(path, exist_ok=True)
     return path
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import sys
 import traceback
 from typing import Any, Dict, List, Tuple
@@ -44,7 +45,9 @@ class Worker:
 
         from threedb.inference.model import InferenceModel  # noqa: PLC0415
 
-        torch.set_num_threads(max(1, threads or 1))
+        # One inference thread whatever the worker count: float sums then run in one order, so
+        # logged losses are bit-identical between runs with 1 and with N workers.
+        torch.set_num_threads(1)
         self.torch = torch
         self.experiment = experiment
         self.buffer = buffer
@@ -117,6 +120,8 @@ def _plain(value: Any) -> Any:
 def worker_main(index: int, experiment: Experiment, buffer: Any, tasks: Any, results: Any,
                 threads: int, seed: int, log_level: int) -> None:
     """Entry point of a worker process: report ``ready``, then serve jobs until ``None``."""
+    # Ctrl-C reaches the whole process group; the driver decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=log_level, format=f"%(asctime)s worker-{index} %(levelname)s %(name)s: %(message)s")
     # A parent that imported bpy passes bpy's own script folder in sys.path; it holds a
     # pure-Python "bpy" package that would shadow the compiled module here.

@@ -82,6 +82,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=12,
         help="maximum number of parameter pairs to draw heatmaps for, in parameter column order (default: 12)",
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log more: -v for each step, -vv for debugging",
+    )
 
 
 def add_subparser(subparsers: Any) -> argparse.ArgumentParser:

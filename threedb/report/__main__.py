@@ -10,7 +10,7 @@ from . import DESCRIPTION, configure_parser, run_report_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the arguments, send warnings to stderr and write the report; return the exit code."""
+    """Parse the arguments, send warnings (more with -v) to stderr and write the report; return the exit code."""
     parser = argparse.ArgumentParser(
         prog="python -m threedb.report",
         description=DESCRIPTION,
@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     configure_parser(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run_report_command(args)
 
 

@@ -42,7 +42,8 @@ def plot_accuracy(groups: pd.DataFrame, parameter: str, numeric: bool, path: Pat
         axes.set_xlabel(parameter)
     else:
         positions = np.arange(len(present), dtype=float)
-        axes.bar(positions, accuracy, yerr=error, color=ACCENT, alpha=0.8, ecolor="#333333", capsize=3)
+        axes.bar(positions, accuracy, color=ACCENT, alpha=0.8)
+        axes.errorbar(positions, accuracy, yerr=error, fmt="none", ecolor="#333333", capsize=3)
         axes.set_xticks(positions, present["label"].tolist(), rotation=30, ha="right")
         axes.set_xlabel(f"{parameter} (categories)")
     for x_value, y_value, count in zip(positions, accuracy, present["count"]):

@@ -17,10 +17,15 @@ class CSVLogger(BaseLogger):
 
     def __init__(self, root_dir: str, result_buffer: BigChungusCyclicBuffer, config: Dict[str, Any]) -> None:
         super().__init__(root_dir, result_buffer, config)
-        self.handle = open(os.path.join(root_dir, "details.csv"), "w", newline="", encoding="utf-8")
+        path = os.path.join(root_dir, "details.csv")
+        self.param_keys: List[str] | None = None
+        if os.path.isfile(path) and os.path.getsize(path) > 0:
+            # A resumed run appends under the header the first part wrote.
+            with open(path, newline="", encoding="utf-8") as existing:
+                self.param_keys = next(csv.reader(existing))[5:]
+        self.handle = open(path, "a", newline="", encoding="utf-8")
         self.writer = csv.writer(self.handle)
         self.regid = self.buffer.register()
-        self.param_keys: List[str] | None = None
 
     def log(self, item: Dict[str, Any] | None) -> None:
         if item is None:

@@ -6,6 +6,7 @@ import importlib
 import logging
 import multiprocessing
 import queue
+import signal
 import time
 import traceback
 from typing import Any, Dict, List
@@ -20,6 +21,8 @@ READY_TIMEOUT_S = 120.0
 def logger_main(index: int, module_name: str, root_dir: str, buffer: Any, config: Dict[str, Any],
                 items: Any, status: Any, log_level: int) -> None:
     """Entry point of a logger process."""
+    # Ctrl-C reaches the whole process group; the driver decides when loggers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=log_level, format=f"%(asctime)s logger-{index} %(levelname)s %(name)s: %(message)s")
     try:
         module = importlib.import_module(module_name)
@@ -94,10 +97,17 @@ class LoggerProcesses:
                 if index in self.errors or index in self.done:
                     continue
                 what = "failed to start" if starting else "died"
-                raise RunError(f"logger {self.modules[index]} {what} (exit code {process.exitcode})")
+                self.errors.setdefault(index, f"process {what} ({_exit_reason(process)})")
+                raise RunError(f"logger {self.modules[index]} {what} ({_exit_reason(process)})")
 
     def poll(self) -> None:
         """Collect status messages; raise :class:`RunError` naming a logger that failed."""
+        self._collect()
+        if self.errors:
+            index, text = next(iter(self.errors.items()))
+            raise RunError(f"logger {self.modules[index]} raised an error:\n{text}")
+
+    def _collect(self) -> None:
         while True:
             try:
                 kind, index, text = self.status.get_nowait()
@@ -107,37 +117,54 @@ class LoggerProcesses:
                 self.errors[index] = text
             elif kind == "done":
                 self.done.add(index)
-        if self.errors:
-            index, text = next(iter(self.errors.items()))
-            raise RunError(f"logger {self.modules[index]} raised an error:\n{text}")
 
     def check(self) -> None:
         self.poll()
         self._check_alive()
 
     def dispatch(self, item: Dict[str, Any]) -> None:
-        """Send a result item to every logger (failed jobs only to loggers that accept them)."""
+        """Send a result item to every healthy logger (failed jobs only to loggers that accept them)."""
         failed = item.get("status") == "failed"
         for index, items in enumerate(self.queues):
-            if failed and not self.accepts_failures[index]:
+            if index in self.errors or (failed and not self.accepts_failures[index]):
                 continue
             items.put(item)
 
+    def kill(self, index: int, reason: str) -> None:
+        """Stop one logger that is stuck, and remember why."""
+        self.errors.setdefault(index, reason)
+        process = self.processes[index]
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=5)
+
+    def healthy(self) -> List[int]:
+        """Return the indices of loggers that neither raised nor died."""
+        self._collect()
+        return [i for i, p in enumerate(self.processes)
+                if i not in self.errors and (p.is_alive() or i in self.done)]
+
     def finish(self, timeout: float = 300.0) -> None:
-        """Send the end of the stream and wait for every logger to finish writing."""
-        for items in self.queues:
-            items.put(None)
+        """Send the end of the stream to every healthy logger and wait until each has written
+        everything; raise :class:`RunError` naming any logger that failed."""
+        healthy = self.healthy()
+        for index in healthy:
+            self.queues[index].put(None)
         deadline = time.monotonic() + timeout
-        for index, process in enumerate(self.processes):
+        for index in healthy:
+            process = self.processes[index]
             while process.is_alive() and time.monotonic() < deadline:
                 process.join(timeout=0.2)
-                self.poll()
+                self._collect()
             if process.is_alive():
+                process.kill()
                 raise RunError(f"logger {self.modules[index]} did not finish within {timeout:.0f} s")
-        self.poll()
+        self._collect()
         for index, process in enumerate(self.processes):
-            if index not in self.done and index not in self.errors:
-                raise RunError(f"logger {self.modules[index]} exited without finishing (exit code {process.exitcode})")
+            if index in self.errors:
+                raise RunError(f"logger {self.modules[index]} raised an error:\n{self.errors[index]}")
+            if index not in self.done:
+                raise RunError(f"logger {self.modules[index]} exited without finishing ({_exit_reason(process)})")
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop loggers that are still running (after an error)."""
@@ -146,3 +173,10 @@ class LoggerProcesses:
                 process.terminate()
         for process in self.processes:
             process.join(timeout=timeout)
+
+
+def _exit_reason(process: Any) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
+        return f"killed by signal {-code}"
+    return f"exit code {code}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from threedb.controls.base_control import PreProcessControl
+from threedb.rendering.blender_support import restore_transform, save_transform
 
 
 class CameraControl(PreProcessControl):
@@ -28,8 +29,8 @@ class CameraControl(PreProcessControl):
     def apply(self, context: Dict[str, Any], control_args: Dict[str, Any]) -> None:
         camera = context["camera"]
         data = camera.data
-        self._saved = (camera.matrix_world.copy(), data.lens, data.dof.use_dof, data.dof.aperture_fstop,
-                       data.dof.focus_object, data.clip_end)
+        self._saved_transform = save_transform(camera)
+        self._saved = (data.lens, data.dof.use_dof, data.dof.aperture_fstop, data.dof.focus_object, data.clip_end)
         data.lens = control_args["focal_length"]
         direction = (control_args["view_point_x"], control_args["view_point_y"], control_args["view_point_z"])
         context["renderer"].frame_camera(direction, control_args["zoom_factor"])
@@ -40,8 +41,8 @@ class CameraControl(PreProcessControl):
     def unapply(self, context: Dict[str, Any]) -> None:
         camera = context["camera"]
         data = camera.data
-        matrix, data.lens, data.dof.use_dof, data.dof.aperture_fstop, data.dof.focus_object, data.clip_end = self._saved
-        camera.matrix_world = matrix
+        data.lens, data.dof.use_dof, data.dof.aperture_fstop, data.dof.focus_object, data.clip_end = self._saved
+        restore_transform(camera, self._saved_transform)
 
 
 Control = BlenderControl = CameraControl

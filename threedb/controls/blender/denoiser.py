@@ -15,12 +15,13 @@ class DenoiseControl(PreProcessControl):
 
     def apply(self, context: Dict[str, Any], control_args: Dict[str, Any]) -> None:
         cycles = context["scene"].cycles
-        self._saved = cycles.use_denoising
+        self._saved = (cycles.use_denoising, cycles.denoiser)
         cycles.use_denoising = True
         cycles.denoiser = "OPENIMAGEDENOISE"
 
     def unapply(self, context: Dict[str, Any]) -> None:
-        context["scene"].cycles.use_denoising = self._saved
+        cycles = context["scene"].cycles
+        cycles.use_denoising, cycles.denoiser = self._saved
 
 
 Control = BlenderControl = DenoiseControl

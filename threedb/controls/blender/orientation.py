@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from threedb.controls.base_control import PreProcessControl
+from threedb.rendering.blender_support import restore_transform, save_transform
 
 
 class OrientationControl(PreProcessControl):
@@ -18,13 +19,12 @@ class OrientationControl(PreProcessControl):
 
     def apply(self, context: Dict[str, Any], control_args: Dict[str, Any]) -> None:
         obj = context["object"]
-        self._saved = (obj.rotation_mode, tuple(obj.rotation_euler))
+        self._saved = save_transform(obj)
         obj.rotation_mode = "XYZ"
         obj.rotation_euler = (control_args["rotation_x"], control_args["rotation_y"], control_args["rotation_z"])
 
     def unapply(self, context: Dict[str, Any]) -> None:
-        obj = context["object"]
-        obj.rotation_mode, obj.rotation_euler = self._saved[0], self._saved[1]
+        restore_transform(context["object"], self._saved)
 
 
 Control = BlenderControl = OrientationControl

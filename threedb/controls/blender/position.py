@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from threedb.controls.base_control import PreProcessControl
+from threedb.rendering.blender_support import restore_transform, save_transform
 
 
 class PositionControl(PreProcessControl):
@@ -21,12 +22,12 @@ class PositionControl(PreProcessControl):
 
     def apply(self, context: Dict[str, Any], control_args: Dict[str, Any]) -> None:
         obj = context["object"]
-        self._saved = tuple(obj.location)
-        obj.location = (self._saved[0] + control_args["offset_x"], self._saved[1] + control_args["offset_y"],
-                        self._saved[2] + control_args["offset_z"])
+        self._saved = save_transform(obj)
+        x, y, z = obj.location
+        obj.location = (x + control_args["offset_x"], y + control_args["offset_y"], z + control_args["offset_z"])
 
     def unapply(self, context: Dict[str, Any]) -> None:
-        context["object"].location = self._saved
+        restore_transform(context["object"], self._saved)
 
 
 Control = BlenderControl = PositionControl

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from threedb.controls.base_control import PreProcessControl
+from threedb.rendering.blender_support import restore_transform, save_transform
 
 
 class ScaleControl(PreProcessControl):
@@ -15,12 +16,12 @@ class ScaleControl(PreProcessControl):
 
     def apply(self, context: Dict[str, Any], control_args: Dict[str, Any]) -> None:
         obj = context["object"]
-        self._saved = tuple(obj.scale)
+        self._saved = save_transform(obj)
         factor = control_args["factor"]
-        obj.scale = tuple(s * factor for s in self._saved)
+        obj.scale = tuple(s * factor for s in obj.scale)
 
     def unapply(self, context: Dict[str, Any]) -> None:
-        context["object"].scale = self._saved
+        restore_transform(context["object"], self._saved)
 
 
 Control = BlenderControl = ScaleControl

@@ -296,12 +296,19 @@ function drawAccuracyPlot(data) {
 
   // Line segments through the points, broken at empty bins.
   const segments = [[]];
+  // Numeric groups are labelled with their center (bins) or value; the tooltip has the bin edges.
+  // Labels are thinned out so that they stay at least 48 px apart.
+  const labelStride = Math.max(1, Math.ceil(48 / (innerWidth / groups.length)));
   groups.forEach((group, index) => {
     const px = x(group, index);
     const labelY = margin.top + innerHeight + 14;
-    const label = svgElement("text", { x: px, y: labelY, "text-anchor": data.kind === "numeric" ? "middle" : "end",
-      class: "axis-text", transform: data.kind === "numeric" ? "" : `rotate(-35 ${px} ${labelY})` }, group.label);
-    svg.append(label);
+    if (data.kind !== "numeric") {
+      svg.append(svgElement("text", { x: px, y: labelY, "text-anchor": "end", class: "axis-text",
+        transform: `rotate(-35 ${px} ${labelY})` }, group.label));
+    } else if (index % labelStride === 0) {
+      svg.append(svgElement("text", { x: px, y: labelY, "text-anchor": "middle", class: "axis-text" },
+        formatNumber(Number(group.value.toPrecision(3)))));
+    }
     if (group.accuracy === null) {
       segments.push([]);
       return;

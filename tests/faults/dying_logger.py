@@ -1,0 +1,1 @@
+from faults.loggers import DyingLogger as Logger  # noqa: F401

@@ -1,0 +1,1 @@
+from faults.loggers import HoardingLogger as Logger  # noqa: F401

@@ -1,0 +1,1 @@
+from faults.loggers import RaisingLogger as Logger  # noqa: F401

@@ -1,0 +1,133 @@
+"""Worker pools: how the driver starts render workers and hears back from them.
+
+The scheduler in :mod:`threedb.execution.local` only uses this interface, so the same
+scheduling, retry and logging code drives local processes and Ray actors.
+
+Messages from workers are tuples ``(kind, worker_index, job_id, payload)``:
+
+- ``("ready", i, None, device)`` once a worker has loaded its model;
+- ``("start_failed", i, None, error)`` if it could not start;
+- ``("done", i, job_id, values)``: the job's small values (``is_correct``, ``loss``, ...).
+  A worker that cannot write into the driver's shared memory adds ``"_channels"``, the
+  result's arrays, which the driver copies into the job's slot;
+- ``("failed", i, job_id, error)``: the job raised; the worker goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Tuple
+
+from threedb.config.experiment import Experiment
+from threedb.execution.jobs import Job
+from threedb.execution.worker import worker_main
+
+Message = Tuple[str, int, Any, Any]
+Pair = Tuple[str, str]
+
+
+@dataclass
+class WorkerHandle:
+    """The driver's view of one worker, whatever runs it."""
+
+    index: int
+    ready: bool = False
+    device: str = ""
+    pair: Pair | None = None
+    in_flight: Dict[str, Job] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    def submit(self, job: Dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def is_alive(self) -> bool:
+        raise NotImplementedError
+
+    def exit_reason(self) -> str:
+        return "unknown"
+
+    def stop(self, timeout: float) -> None:
+        """Ask the worker to finish its queue and exit; kill it after ``timeout`` seconds."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+
+class WorkerPool:
+    """Starts workers and collects their messages."""
+
+    def start_worker(self, index: int) -> WorkerHandle:
+        raise NotImplementedError
+
+    def poll(self, timeout: float) -> List[Message]:
+        """Return the messages that arrived, waiting up to ``timeout`` seconds for the first."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class ProcessHandle(WorkerHandle):
+    process: Any = None
+    tasks: Any = None
+
+    def submit(self, job: Dict[str, Any]) -> None:
+        self.tasks.put(job)
+
+    def is_alive(self) -> bool:
+        return bool(self.process.is_alive())
+
+    def exit_reason(self) -> str:
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            return f"killed by signal {-code}"
+        return f"exit code {code}"
+
+    def stop(self, timeout: float) -> None:
+        if self.process.is_alive():
+            self.tasks.put(None)
+            self.process.join(timeout=timeout)
+        self.kill()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=10)
+
+
+class LocalWorkerPool(WorkerPool):
+    """Worker processes on this machine (``spawn``: each starts a fresh interpreter and Blender)."""
+
+    def __init__(self, experiment: Experiment, buffer: Any, threads: int, seed: int, log_level: int) -> None:
+        self.experiment = experiment
+        self.buffer = buffer
+        self.threads = threads
+        self.seed = seed
+        self.log_level = log_level
+        self.context = multiprocessing.get_context("spawn")
+        self.results = self.context.Queue()
+
+    def start_worker(self, index: int) -> WorkerHandle:
+        tasks = self.context.Queue()
+        process = self.context.Process(
+            target=worker_main, name=f"threedb-worker-{index}", daemon=True,
+            args=(index, self.experiment, self.buffer, tasks, self.results, self.threads, self.seed, self.log_level))
+        process.start()
+        return ProcessHandle(index=index, process=process, tasks=tasks)
+
+    def poll(self, timeout: float) -> List[Message]:
+        messages: List[Message] = []
+        try:
+            messages.append(self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait())
+        except queue.Empty:
+            return messages
+        while True:
+            try:
+                messages.append(self.results.get_nowait())
+            except queue.Empty:
+                return messages
