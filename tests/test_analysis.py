@@ -91,7 +91,8 @@ def test_wilson_interval_scalar_and_array():
     assert highs[0] == pytest.approx(wilson_reference(0, 10)[1])
     assert highs[1] == 1.0
     assert lows[1] == pytest.approx(wilson_reference(10, 10)[0])
-    assert np.isnan(lows[2]) and np.isnan(highs[2])
+    assert np.isnan(lows[2])
+    assert np.isnan(highs[2])
 
 
 def test_wilson_interval_other_confidence():

@@ -87,7 +87,8 @@ def test_report_figures_are_not_blank(report):
     ]
     for figure in figures:
         pixels = np.asarray(Image.open(figure).convert("RGB")).astype(float)
-        assert pixels.shape[0] > 200 and pixels.shape[1] > 400, figure.name
+        assert pixels.shape[0] > 200, figure.name
+        assert pixels.shape[1] > 400, figure.name
         assert pixels.std() > 10, figure.name
 
 

@@ -25,7 +25,7 @@ UID_TO_TARGETS = "uid_to_targets.json"
 IMAGES_DIR = "images"
 
 # Columns that every results frame has, in order. Control parameters come between
-# LEADING_COLUMNS and TRAILING_COLUMNS; load_results adds ``image_path`` at the end.
+# LEADING_COLUMNS and TRAILING_COLUMNS, and load_results adds ``image_path`` at the end.
 LEADING_COLUMNS = ("id", "model", "model_uid", "environment", "status", "error")
 TRAILING_COLUMNS = (
     "is_correct",
@@ -62,13 +62,13 @@ def validate_output_dir(output_dir: str | os.PathLike[str]) -> Path:
 
 
 def read_class_names(output_dir: Path) -> list[str | None]:
-    """Read class_maps.json (index -> class name); an absent file gives an empty list.
+    """Read class_maps.json (index -> class name), or return an empty list when it is absent.
 
     Raises OutputDirError when the file is not valid JSON or has an unknown shape.
     """
     path = output_dir / CLASS_MAPS
     if not path.is_file():
-        logger.info("%s not found; predictions will have no class names", path)
+        logger.info("%s not found, so predictions have no class names", path)
         return []
     try:
         return parse_class_names(json.loads(path.read_text(encoding="utf-8")))
@@ -77,13 +77,13 @@ def read_class_names(output_dir: Path) -> list[str | None]:
 
 
 def read_targets(output_dir: Path) -> dict[str, list[int]]:
-    """Read uid_to_targets.json (model uid -> class indices); an absent file gives an empty dict.
+    """Read uid_to_targets.json (model uid -> class indices), or return an empty dict when it is absent.
 
     Raises OutputDirError when the file is not valid JSON or has an unknown shape.
     """
     path = output_dir / UID_TO_TARGETS
     if not path.is_file():
-        logger.info("%s not found; targets come only from details.log lines", path)
+        logger.info("%s not found, so targets come only from details.log lines", path)
         return {}
     try:
         return parse_targets(json.loads(path.read_text(encoding="utf-8")))
@@ -236,7 +236,7 @@ class ResultsTable:
         return self._current[1]
 
     def refresh(self) -> bool:
-        """Read the lines appended to details.log since the last call; return whether rows changed.
+        """Read the lines appended to details.log since the last call and return whether rows changed.
 
         Returns False at once when another thread is refreshing, and when
         details.log cannot be read (the error is logged).
@@ -249,7 +249,7 @@ class ResultsTable:
             try:
                 batch = self.tail.read_new()
             except OSError as error:
-                logger.warning("cannot read %s: %s", self.tail.path, error)
+                logger.warning("failed to read %s: %s", self.tail.path, error)
                 return False
             if not batch.records and not batch.reset:
                 return False

@@ -1,8 +1,8 @@
 """Normalize one details.log object into flat, typed fields.
 
-threedb writes real JSON types. 3DB (Leclerc et al., 2021) writes many values as
-strings: booleans as "True", floats as "0.53" and numpy arrays as "[504 968]".
-The parsers here accept both forms.
+threedb writes real JSON types. 3DB (Leclerc et al., 2021) logs numpy arrays
+with str(), as "[504 968]", and its details.log files may contain booleans and
+floats as strings ("True", "0.53"). The parsers here accept both forms.
 """
 
 from __future__ import annotations
@@ -163,12 +163,13 @@ def normalize_record(raw: Mapping[str, Any], targets_by_uid: Mapping[str, list[i
     """Turn one details.log object into a flat dict of typed fields.
 
     The result has the keys ``id``, ``model``, ``model_uid``, ``environment``,
-    ``status``, ``error``, ``is_correct`` (bool or None), ``loss`` (float, NaN when
-    missing), ``prediction`` and ``target`` (lists of class indices), ``confidence``
-    (list of floats or None), ``output_type`` and ``parameters`` (a dict from
-    column name to raw value). The target comes from the line when it has one,
-    else from ``targets_by_uid`` by model uid. A job whose status is not "ok"
-    gets ``is_correct`` None and ``loss`` NaN, because nothing was scored.
+    ``status``, ``error`` and ``output_type``. It also has ``is_correct`` (bool or
+    None), ``loss`` (float, NaN when missing), ``prediction`` and ``target``
+    (lists of class indices), ``confidence`` (list of floats or None) and
+    ``parameters`` (a dict from column name to raw value). The target comes from
+    the line when it has one, else from ``targets_by_uid`` by model uid. A job
+    whose status is not "ok" gets ``is_correct`` None and ``loss`` NaN, because
+    nothing was scored.
     """
     model = str(raw.get("model", ""))
     uid = model_uid(model)

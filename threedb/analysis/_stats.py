@@ -30,7 +30,7 @@ def wilson_interval(correct: np.ndarray | float, total: np.ndarray | float,
                     confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Compute the Wilson score interval of a binomial proportion.
 
-    ``correct`` and ``total`` are counts (scalars or arrays of one shape);
+    ``correct`` and ``total`` are counts (scalars or arrays of one shape), and
     ``confidence`` is the two-sided level in (0, 1). Returns ``(low, high)`` as
     float arrays, NaN where ``total`` is 0. Unlike the normal approximation, the
     interval stays inside [0, 1] and is not empty at 0 or ``total`` successes.
@@ -46,7 +46,7 @@ def wilson_interval(correct: np.ndarray | float, total: np.ndarray | float,
         denominator = 1 + z**2 / total
         center = (proportion + z**2 / (2 * total)) / denominator
         half_width = z / denominator * np.sqrt(proportion * (1 - proportion) / total + z**2 / (4 * total**2))
-        # The exact bounds at 0 and at ``total`` successes are 0 and 1; rounding would miss them by ~1e-17.
+        # The exact bounds at 0 and at ``total`` successes are 0 and 1, which rounding misses by ~1e-17.
         low = np.where(correct <= 0, 0.0, np.clip(center - half_width, 0.0, 1.0))
         high = np.where(correct >= total, 1.0, np.clip(center + half_width, 0.0, 1.0))
         low = np.where(total > 0, low, np.nan)
@@ -238,8 +238,8 @@ def keep_top_categories(df: pd.DataFrame, parameter: str, limit: int) -> tuple[p
     if len(counts) <= limit:
         return df, 0
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    kept = {value for value, _ in ranked[:limit]}
-    return df[df[parameter].astype(str).isin(kept)], len(counts) - limit
+    top_values = {value for value, _ in ranked[:limit]}
+    return df[df[parameter].astype(str).isin(top_values)], len(counts) - limit
 
 
 def accuracy_by_parameter(df: pd.DataFrame, parameter: str, bins: Bins = 10,
@@ -307,9 +307,9 @@ def accuracy_heatmap(df: pd.DataFrame, row_parameter: str, column_parameter: str
                      value: str = "accuracy") -> pd.DataFrame:
     """Build a table of accuracy over two parameters, ready for a heatmap.
 
-    The index holds the row parameter's group labels and the columns hold the
+    The index contains the row parameter's group labels and the columns contain the
     column parameter's, both in group order and named after their parameters.
-    Cells hold ``value``, one of the count columns of accuracy_by_parameter
+    Cells contain ``value``, one of the count columns of accuracy_by_parameter
     (default ``accuracy``, NaN for an empty cell).
     """
     if value not in COUNT_COLUMNS:

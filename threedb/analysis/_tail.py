@@ -11,7 +11,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-# Malformed lines logged one by one per read. The rest of a read's malformed lines are only counted.
+# Maximum malformed lines logged one by one per read. The rest of a read's malformed lines are only counted.
 MAX_LOGGED_MALFORMED_LINES = 5
 
 
@@ -61,7 +61,7 @@ class DetailsLogTail:
             stat = os.fstat(handle.fileno())
             file_id = (stat.st_dev, stat.st_ino)
             if self._file_id is not None and (file_id != self._file_id or stat.st_size < self.offset):
-                logger.warning("%s was truncated or replaced; reading it again from the start", self.path)
+                logger.warning("%s was truncated or replaced, so it is read again from the start", self.path)
                 self.offset = 0
                 batch.reset = True
             self._file_id = file_id
@@ -118,7 +118,7 @@ class DetailsLogTail:
         return record
 
     def _parse_unterminated(self, fragment: bytes) -> dict[str, Any] | None:
-        """Parse a last line without newline if it is a complete object; a half-written one gives None."""
+        """Parse a last line without newline if it is a complete object, else return None (half-written line)."""
         if not fragment.strip():
             return None
         try:

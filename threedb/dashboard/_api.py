@@ -1,8 +1,8 @@
 """JSON endpoints of the dashboard, computed with pandas on the server side.
 
-Every response is bounded in size whatever the number of results: the gallery
-is paged, plots have at most MAX_BINS groups per axis, and long lists of
-categories, models or environments are cut with a count of what was left out.
+Every response has a bounded size, whatever the number of results. The
+gallery is paged and plots have at most MAX_BINS groups per axis. Long lists
+of categories, models or environments are cut, with a count of what was left out.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ CATEGORY_FORMAT = "NAME:VALUE, where NAME is a categorical parameter and VALUE o
 
 
 class NotFoundError(LookupError):
-    """Raised for a render id, channel or file that does not exist; sent as a 404 response."""
+    """Raised for a render id, channel or file that does not exist. The server sends it as a 404 response."""
 
 
 @dataclass
@@ -309,7 +309,7 @@ def prediction_rows(row: pd.Series) -> list[dict[str, Any]]:
 
 
 def parse_parameter(query: Query, name: str, snapshot: Snapshot) -> str:
-    """Return the parameter named by query field ``name``; raise QueryError listing valid ones."""
+    """Return the parameter named by query field ``name``, or raise QueryError that lists the valid ones."""
     valid = list(snapshot.parameters)
     expected = f"one of the parameters {describe_choices(valid)}"
     value = query.required(name, expected)
@@ -358,7 +358,7 @@ def apply_filters(snapshot: Snapshot, query: Query) -> pd.DataFrame:
 
 
 def parse_range(text: str, snapshot: Snapshot) -> tuple[str, float | None, float | None]:
-    """Parse ``NAME:MIN:MAX`` into (name, min, max); an empty bound gives None."""
+    """Parse ``NAME:MIN:MAX`` into (name, min, max), with None for an empty bound."""
     parts = text.rsplit(":", 2)
     if len(parts) != 3:
         raise QueryError("range", text, RANGE_FORMAT)
@@ -387,7 +387,7 @@ def _parse_bound(text: str, bound: str) -> float | None:
 
 
 def parse_category(text: str, snapshot: Snapshot) -> tuple[str, str]:
-    """Parse ``NAME:VALUE`` into (name, value); the name must be a categorical parameter."""
+    """Parse ``NAME:VALUE`` into (name, value), where NAME must be a categorical parameter."""
     name, separator, value = text.partition(":")
     info = snapshot.parameters.get(name)
     if not separator or info is None or info.kind != "categorical":

@@ -88,11 +88,11 @@ def find_channel_files(root: Path, render_id: str) -> dict[str, str]:
 def channel_png(path: Path, channel: str) -> bytes:
     """Render a .npy channel as PNG bytes for display.
 
-    A 2-D integer array (segmentation) gets one colour per id with id 0 black; a
-    2-D float array (depth) is scaled from its finite minimum to maximum onto
-    viridis, with non-finite values black. An array with 2 to 4 channels, last
-    or first axis (uv, normals), shows its first 3 channels clipped to [0, 1].
-    Raises ValueError for other shapes or files over MAX_CHANNEL_BYTES.
+    A 2-D integer array (segmentation) gets one colour per id, with id 0 black.
+    A 2-D float array (depth) is scaled from its finite minimum to maximum onto
+    viridis, with non-finite values black. An array with 2 to 4 channels on the
+    last or first axis (uv, normals) shows its first 3 channels clipped to [0, 1].
+    Raises ValueError for other shapes and for files over MAX_CHANNEL_BYTES.
     """
     size = path.stat().st_size
     if size > MAX_CHANNEL_BYTES:

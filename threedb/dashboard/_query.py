@@ -40,8 +40,8 @@ class QueryError(ThreeDBError):
         self.value = value
         self.expected = expected
         if message is None:
-            shown = "missing value" if value is None else f"invalid value {value!r}"
-            message = f"{shown} for query parameter {parameter!r}: expected {expected}"
+            problem = "missing value" if value is None else f"invalid value {value!r}"
+            message = f"{problem} for query parameter {parameter!r}: expected {expected}"
         super().__init__(message)
 
     def to_json(self) -> dict[str, Any]:

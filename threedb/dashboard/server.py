@@ -130,7 +130,7 @@ class DashboardApp:
             logger.debug("results updated to version %d (%d rows)", self.table.version, len(self.table.frame))
 
     def handle(self, raw_path: str, host_header: str | None) -> Response:
-        """Answer one GET request for ``raw_path`` (path and query string, as sent by the client)."""
+        """Build the response to one GET request for ``raw_path`` (path and query string, as sent by the client)."""
         if not self.host_allowed(host_header):
             return error_response(HTTPStatus.FORBIDDEN, f"Host header {host_header!r} is not allowed; "
                                   "open the dashboard through the address it printed at start")
@@ -291,8 +291,8 @@ class DashboardServer:
     def url(self) -> str:
         """Base URL of the running server, such as ``http://127.0.0.1:8000/``."""
         host, port = self.httpd.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else host
-        return f"http://{shown}:{port}/"
+        host_text = f"[{host}]" if ":" in str(host) else host
+        return f"http://{host_text}:{port}/"
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Serve requests until shutdown() is called from another thread or KeyboardInterrupt.

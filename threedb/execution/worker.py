@@ -40,7 +40,8 @@ def _control_args(control: Any, grouped: Dict[str, Dict[str, Any]]) -> Dict[str,
 class Worker:
     """Everything one worker process holds: renderer, controls, model and evaluator."""
 
-    def __init__(self, experiment: Experiment, buffer: Any, threads: int, seed: int) -> None:
+    def __init__(self, experiment: Experiment, buffer: Any, threads: int, seed: int,
+                 channel_names: Any = None) -> None:
         import torch  # noqa: PLC0415
 
         from threedb.inference.model import InferenceModel  # noqa: PLC0415
@@ -51,6 +52,7 @@ class Worker:
         self.torch = torch
         self.experiment = experiment
         self.buffer = buffer
+        self.channel_names = set(channel_names if channel_names is not None else buffer.channels)
         render_args = dict(experiment.render_args)
         if threads and not render_args.get("threads"):
             render_args["threads"] = threads
@@ -64,6 +66,12 @@ class Worker:
 
     def run_job(self, job: Dict[str, Any]) -> Dict[str, Any]:
         """Render and score one job; write its channels into ``job["slot"]``; return its small values."""
+        channels, small = self.compute(job)
+        self.buffer.write(job["slot"], channels)
+        return small
+
+    def compute(self, job: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        """Render and score one job; return ``(channels for the buffer, small values for the driver)``."""
         torch = self.torch
         pair = (job["environment"], job["model"])
         if self.loaded != pair:
@@ -101,12 +109,11 @@ class Worker:
         for name in ("depth", "uv"):
             if name in outputs:
                 channels[name] = outputs[name]
-        channels.update({k: v for k, v in stats.items() if k in self.buffer.channels})
-        self.buffer.write(job["slot"], channels)
+        channels.update({k: v for k, v in stats.items() if k in self.channel_names})
 
         small = {k: _plain(v) for k, v in stats.items()}
         small["target"] = target
-        return small
+        return channels, small
 
 
 def _plain(value: Any) -> Any:

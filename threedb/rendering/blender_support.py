@@ -224,13 +224,14 @@ class AddedDataBlocks:
             bpy.data.batch_remove(added)
 
 
-def append_objects(path: str, scene: Any) -> List[Any]:
-    """Append every object of the ``.blend`` file ``path``, link them into ``scene``, return them."""
+def append_objects(path: str, scene: Any, types: Tuple[str, ...] = ("MESH", "EMPTY")) -> List[Any]:
+    """Append the objects of the ``.blend`` file ``path`` whose type is in ``types``, link them
+    into ``scene`` and return them. Objects of other types (cameras, lights) stay unlinked."""
     bpy = import_bpy()
     with quiet_stdout():
         with bpy.data.libraries.load(path, link=False) as (source, target):
             target.objects = list(source.objects)
-    objects = [obj for obj in target.objects if obj is not None]
+    objects = [obj for obj in target.objects if obj is not None and obj.type in types]
     for obj in objects:
         scene.collection.objects.link(obj)
     return objects

@@ -163,7 +163,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric_columns
 
 
 def overview_section(df: pd.DataFrame, output_dir: Path, options: ReportOptions) -> str:
-    """Counts, overall accuracy, accuracy per model x environment, and the run's seed and versions."""
+    """Build the overview section: counts, overall accuracy, accuracy per model x environment, seed and versions."""
     summary = summarize_results(df, options.confidence)
     level = f"{options.confidence:.0%}"
     interval = f"{percent(summary['ci_low'])} – {percent(summary['ci_high'])}" if summary["scored"] else "–"
@@ -186,7 +186,7 @@ def overview_section(df: pd.DataFrame, output_dir: Path, options: ReportOptions)
 
 
 def run_info_html(output_dir: Path) -> str:
-    """Show run_info.json (seed, versions) and config.yaml when the output directory has them."""
+    """Build HTML for run_info.json (seed, versions) and config.yaml, when the output directory has them."""
     parts = []
     run_info = output_dir / "run_info.json"
     if run_info.is_file():
@@ -207,7 +207,7 @@ def run_info_html(output_dir: Path) -> str:
 
 
 def accuracy_section(df: pd.DataFrame, report_dir: Path, options: ReportOptions) -> str:
-    """One accuracy plot per parameter, saved as accuracy_<parameter>.png."""
+    """Save one accuracy plot per parameter as accuracy_<parameter>.png and return the section's HTML."""
     parts = ["<h2>Accuracy by parameter</h2>",
              f'<p class="muted">Points are accuracies and bars {options.confidence:.0%} Wilson intervals. '
              f"Numeric parameters use {options.bins} equal-width bins, or one point per value when they have "
@@ -230,7 +230,7 @@ def accuracy_section(df: pd.DataFrame, report_dir: Path, options: ReportOptions)
 
 
 def heatmap_section(df: pd.DataFrame, report_dir: Path, options: ReportOptions) -> str:
-    """Heatmaps of accuracy over parameter pairs, at most options.max_heatmaps of them."""
+    """Save heatmaps of accuracy over parameter pairs, at most options.max_heatmaps, and return the section's HTML."""
     parameters = parameter_columns(df)
     pairs = list(itertools.combinations(parameters, 2))
     parts = ["<h2>Accuracy over two parameters</h2>"]
@@ -254,7 +254,7 @@ def heatmap_section(df: pd.DataFrame, report_dir: Path, options: ReportOptions) 
 
 
 def failures_section(df: pd.DataFrame, output_dir: Path, report_dir: Path, options: ReportOptions) -> str:
-    """Grid of the misclassified renders with the highest loss, with thumbnails copied into the report."""
+    """Build the grid of misclassified renders with the highest loss, saving their thumbnails into the report."""
     worst = worst_configurations(df, options.failures)
     parts = ["<h2>Worst failures</h2>",
              f'<p class="muted">The {len(worst)} misclassified renders with the highest loss.</p>']
@@ -273,7 +273,7 @@ def failures_section(df: pd.DataFrame, output_dir: Path, report_dir: Path, optio
 
 def failure_card(row: dict[str, Any], rank: int, parameters: Sequence[str], output_dir: Path,
                  report_dir: Path) -> str:
-    """Render one failure: thumbnail, ids, loss, predicted and target classes, parameter values."""
+    """Build the HTML card of one failure: thumbnail, id, loss, predicted and target classes, parameter values."""
     thumbnail = make_thumbnail(output_dir, row.get("image_path"), report_dir,
                                f"{rank:03d}_{safe_file_stem(str(row['id']))}.png")
     if thumbnail is None:
