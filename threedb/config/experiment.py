@@ -373,6 +373,9 @@ def _validate_evaluation(config: Dict[str, Any], search_dirs: List[str], models:
     section = _section(config, "evaluation", out)
     _check_unknown_keys(section, {"module", "args"}, "evaluation", out)
     evaluation = {"module": section.get("module", EVALUATION_DEFAULT_MODULE), "args": dict(section.get("args") or {})}
+    if evaluation["module"] == EVALUATION_DEFAULT_MODULE and "classmap_path" not in evaluation["args"]:
+        # The demo data folder, like 3DB's examples, keeps its class map at its top level.
+        evaluation["args"]["classmap_path"] = "class_map.json"
 
     module, error = import_module(str(evaluation["module"]))
     if module is None:

@@ -24,7 +24,8 @@ class GridSearchPolicy(BasePolicy):
     def validate_args(args: Dict[str, Any]) -> List[Tuple[str, str, Any]]:
         problems = []
         value = args.get("samples_per_dim")
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        # A missing value is reported by the signature check as a missing argument.
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             problems.append(("samples_per_dim", "must be an integer >= 1", value))
         batch = args.get("batch_size", 1000)
         if not isinstance(batch, int) or batch < 1:

@@ -23,7 +23,8 @@ class RandomSearchPolicy(BasePolicy):
     def validate_args(args: Dict[str, Any]) -> List[Tuple[str, str, Any]]:
         problems = []
         value = args.get("samples")
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        # A missing value is reported by the signature check as a missing argument.
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             problems.append(("samples", "must be an integer >= 1", value))
         seed = args.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
