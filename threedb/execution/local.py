@@ -22,6 +22,7 @@ from typing import Any, Deque, Dict, List, Tuple
 from threedb.config.experiment import Experiment
 from threedb.errors import RunError
 from threedb.execution.jobs import Job, job_id, pair_seed
+from threedb.execution.monitor import ResourceMonitor, process_ids
 from threedb.execution.pool import LocalWorkerPool, Message, WorkerHandle, WorkerPool
 from threedb.result_logging.buffer import BigChungusCyclicBuffer, buffer_size_for
 from threedb.result_logging.logger_manager import LoggerProcesses
@@ -29,7 +30,7 @@ from threedb.scheduling.search_space import SearchSpace
 
 logger = logging.getLogger(__name__)
 
-MAX_IN_FLIGHT = 2          # jobs queued per worker, so a worker never waits for the driver
+MAX_IN_FLIGHT = 2          # jobs queued per worker, so a worker rarely waits for the driver
 MAX_ATTEMPTS = 3           # a job that killed this many workers is logged as failed
 WORKER_START_TIMEOUT_S = 300.0
 Pair = Tuple[str, str]
@@ -52,7 +53,7 @@ class BatchRequest:
 
 @dataclass
 class RunSummary:
-    """What a run did: one record per finished job, failures, scene switches and timing."""
+    """The outcome of a run: one record per finished job, failures, scene switches and timing."""
 
     records: List[Dict[str, Any]]
     failures: List[Dict[str, Any]]
@@ -86,6 +87,7 @@ class LocalRun:
         self.pool_factory = pool_factory or LocalWorkerPool
         self.pool: WorkerPool | None = None
         self.completed = completed or {}
+        self.monitor = ResourceMonitor(output_dir)
         self.skipped = 0
         self.skipped_lock = threading.Lock()
         self.buffer: BigChungusCyclicBuffer | None = None
@@ -220,6 +222,7 @@ class LocalRun:
             self._drain_results(timeout=0.05)
             self._check_workers()
             self.loggers.check()
+            self.monitor.maybe_sample(process_ids(self.workers, self.loggers), len(self.records))
             if self._dispatch():
                 last_slot = time.monotonic()
             elif self._waiting_for_slot() and time.monotonic() - last_slot > stall_timeout_s():
@@ -356,7 +359,7 @@ class LocalRun:
             self.workers[position] = self.pool.start_worker(worker.index)
 
     def _stall(self) -> str:
-        """Name the logger that holds the buffer's entries, stop it, and return the error message."""
+        """Find the logger that keeps the buffer's entries, stop it, and return the error message."""
         held = self.buffer.held_by()
         pids = self.buffer.owner_pids()
         by_pid = {p.pid: i for i, p in enumerate(self.loggers.processes)}

@@ -1,8 +1,9 @@
 """A render worker: one process, one Blender scene, job after job.
 
-Per job: load the (environment, model) pair if it is not loaded yet, apply pre-processing
-controls, render, undo the controls, apply post-processing controls, run the model, score
-the prediction, and write every channel straight into the result slot the driver reserved.
+Per job, the worker loads the (environment, model) pair unless it is loaded already. It then
+applies the pre-processing controls, renders, undoes those controls and applies the
+post-processing controls. Finally it runs the model, scores the prediction, and writes every
+channel straight into the result slot the driver reserved.
 """
 
 from __future__ import annotations
@@ -130,8 +131,8 @@ def worker_main(index: int, experiment: Experiment, buffer: Any, tasks: Any, res
     # Ctrl-C reaches the whole process group; the driver decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=log_level, format=f"%(asctime)s worker-{index} %(levelname)s %(name)s: %(message)s")
-    # A parent that imported bpy passes bpy's own script folder in sys.path; it holds a
-    # pure-Python "bpy" package that would shadow the compiled module here.
+    # A parent that imported bpy passes bpy's own script folder in sys.path. That folder
+    # contains a pure-Python "bpy" package that would shadow the compiled module here.
     sys.path[:] = [p for p in sys.path if not p.replace(os.sep, "/").endswith("scripts/modules")]
     try:
         worker = Worker(experiment, buffer, threads, seed)
