@@ -88,6 +88,7 @@ class LocalRun:
         self.pool: WorkerPool | None = None
         self.completed = completed or {}
         self.monitor = ResourceMonitor(output_dir)
+        self.start_failures = 0
         self.skipped = 0
         self.skipped_lock = threading.Lock()
         self.buffer: BigChungusCyclicBuffer | None = None
@@ -343,6 +344,11 @@ class LocalRun:
             self._drain_results(timeout=0.0)
             lost = list(worker.in_flight.values())
             reason = worker.exit_reason()
+            if not worker.ready:
+                self.start_failures += 1
+                if self.start_failures >= MAX_ATTEMPTS:
+                    raise RunError(f"worker processes died {self.start_failures} times before they were ready "
+                                   f"(last: {reason}); run with -v to see their log")
             logger.warning("worker %d died (%s) with %d jobs in flight; starting a replacement",
                            worker.index, reason, len(lost))
             for job in lost:
