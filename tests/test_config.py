@@ -72,3 +72,17 @@ def test_unknown_section_suggests_name(tmp_path, demo_data):
     config["polciy"] = config.pop("policy")
     with pytest.raises(ConfigError, match="did you mean 'policy'"):
         build_experiment(load_config(write_config(tmp_path, config)), demo_data)
+
+
+def test_3db_layout_config_accepted(demo_data):
+    import os  # noqa: PLC0415
+    path = os.path.join(os.path.dirname(__file__), "fixtures", "3db_layout", "background.yaml")
+    experiment = build_experiment(load_config(path), demo_data)
+    control = experiment.controls[0]
+    assert control.class_name == "BackgroundControl"
+    assert control.continuous["H"] == ("range", (0.0, 1.0))
+    assert control.continuous["S"] == ("range", (0.2, 1.0))
+    assert control.continuous["V"] == ("fixed", 1.0)
+    assert experiment.policy["samples"] == 2
+    assert experiment.logger_modules == ["threedb.result_logging.json_logger"]
+    assert experiment.inference["label_map"].endswith("imagenet_classes.json")

@@ -40,7 +40,7 @@ CORPUS = [
     ("policy_unknown_argument", BASE.replace("samples_per_dim: 2", "samples_per_dim: 2, sample: 3"),
      "policy.sample: unknown argument"),
     ("policy_bad_value", BASE.replace("samples_per_dim: 2", "samples_per_dim: -2"),
-     "policy.samples_per_dim: must be an integer >= 1 (got -2)"),
+     "policy.samples_per_dim: must be an integer >= 1 (values per continuous parameter) (got -2)"),
     ("missing_policy", BASE.replace("policy: {module: threedb.policies.grid_search, samples_per_dim: 2}", ""),
      "policy: missing section"),
     ("unknown_inference_module", BASE + "inference: {module: no_such_models, class: Net}\n",

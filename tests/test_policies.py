@@ -49,3 +49,9 @@ def test_random_search_is_deterministic_per_seed():
     assert first != other
     assert all(0.0 <= v <= 1.0 for point in first for v in point[0])
     assert all(0 <= point[1][0] < 4 for point in first)
+
+
+def test_grid_accepts_3db_samples_name():
+    assert GridSearchPolicy(1, [], samples=4).hint_scheduler() == (1, 4)
+    assert GridSearchPolicy.validate_args({"samples": 4}) == []
+    assert GridSearchPolicy.validate_args({})[0][0] == "samples_per_dim"

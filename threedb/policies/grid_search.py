@@ -14,19 +14,23 @@ from threedb.policies.base_policy import BasePolicy, Point, RenderFunction, chun
 class GridSearchPolicy(BasePolicy):
     """Render the full grid, in batches of ``batch_size`` points."""
 
-    def __init__(self, continuous_dim: int, discrete_sizes: Sequence[int], samples_per_dim: int,
-                 seed: int = 0, batch_size: int = 1000) -> None:
+    def __init__(self, continuous_dim: int, discrete_sizes: Sequence[int], samples_per_dim: int | None = None,
+                 seed: int = 0, batch_size: int = 1000, samples: int | None = None) -> None:
         super().__init__(continuous_dim, discrete_sizes, seed)
-        self.samples_per_dim = samples_per_dim
+        # Some 3DB configs name the grid size ``samples``; both spellings mean values per dimension.
+        self.samples_per_dim = int(samples_per_dim if samples_per_dim is not None else samples)  # type: ignore[arg-type]
         self.batch_size = batch_size
 
     @staticmethod
     def validate_args(args: Dict[str, Any]) -> List[Tuple[str, str, Any]]:
         problems = []
-        value = args.get("samples_per_dim")
-        # A missing value is reported by the signature check as a missing argument.
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            problems.append(("samples_per_dim", "must be an integer >= 1", value))
+        if "samples_per_dim" in args and "samples" in args:
+            problems.append(("samples", "give either samples_per_dim or samples (its 3DB name), not both",
+                             args["samples"]))
+        key = "samples_per_dim" if "samples_per_dim" in args or "samples" not in args else "samples"
+        value = args.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append((key, "must be an integer >= 1 (values per continuous parameter)", value))
         batch = args.get("batch_size", 1000)
         if not isinstance(batch, int) or batch < 1:
             problems.append(("batch_size", "must be an integer >= 1", batch))
