@@ -142,7 +142,7 @@ def test_load_results_row_values(small):
 
 
 def test_load_results_target_from_uid_map(small):
-    # Lamp lines have no "target" key; uid_to_targets.json maps "lamp" to the single index 846.
+    # Lamp lines have no "target" key, so the target comes from uid_to_targets.json ("lamp": 846).
     row = small.set_index("id").loc["a07"]
     assert row["target"] == [846]
     assert row["target_names"] == ["table lamp"]
@@ -410,7 +410,7 @@ def test_accuracy_heatmap_binned(small):
 
 
 def test_accuracy_heatmap_empty_cell(small):
-    # Bin [-1, 1) holds only a03 and a08, both with fog, so its snow cell is empty.
+    # Bin [-1, 1) contains only a03 and a08, both with fog, so its snow cell is empty.
     heatmap = accuracy_heatmap(small, ROTATION, CORRUPTION, bins=3)
     assert heatmap.loc["[-3, -1)"].tolist() == [1.0, 0.0]
     assert heatmap.loc["[-1, 1)", "fog"] == 1.0
@@ -447,10 +447,10 @@ def test_worst_configurations_nan_loss_last(tmp_path):
 
 
 def test_keep_top_categories(small):
-    kept, omitted = keep_top_categories(small, CORRUPTION, 1)
+    top_rows, omitted = keep_top_categories(small, CORRUPTION, 1)
     assert omitted == 1
     # fog has 7 rows (6 scored and the failed job) against 5 for snow.
-    assert set(kept[CORRUPTION]) == {"fog"}
+    assert set(top_rows[CORRUPTION]) == {"fog"}
     same, none_omitted = keep_top_categories(small, ROTATION, 1)
     assert none_omitted == 0
     assert len(same) == len(small)

@@ -27,7 +27,7 @@ OLD_3DB = FIXTURES / "results_3db"
 
 
 class ImageSources(HTMLParser):
-    """Collect the src attribute of every <img> and the href of every <link> and <a>."""
+    """Collect the src of every <img>, and the href or src of every <a>, <link> and <script>."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -56,13 +56,18 @@ def output_dir(tmp_path: Path) -> Path:
     return target
 
 
-@pytest.fixture()
-def report(output_dir: Path) -> Path:
-    return build_report(output_dir)
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    """Build the report of results_small once; the tests that use it only read it."""
+    target = tmp_path_factory.mktemp("shared") / "results"
+    shutil.copytree(SMALL, target)
+    return build_report(target)
 
 
-def test_report_default_location(report, output_dir):
-    assert report == output_dir / "report" / "index.html"
+def test_report_default_location(report):
+    assert report.name == "index.html"
+    assert report.parent.name == "report"
+    assert report.parent.parent.name == "results"
     assert report.is_file()
 
 
@@ -160,10 +165,22 @@ def test_report_escapes_html(tmp_path):
     assert "e&amp;v" in text
 
 
+def test_report_skips_constant_parameters(tmp_path):
+    lines = [{"id": str(index), "model": "m.blend", "environment": "e", "render_args": {"C.a": index, "C.b": 16.0},
+              "is_correct": index % 2 == 0, "loss": float(index), "prediction": [1]} for index in range(4)]
+    (tmp_path / "details.log").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    index = build_report(tmp_path)
+    text = index.read_text(encoding="utf-8")
+    assert "Constant in every render, so not plotted: C.b = 16." in text
+    assert [path.name for path in index.parent.glob("accuracy_*.png")] == ["accuracy_C.a.png"]
+    assert list(index.parent.glob("heatmap_*.png")) == []
+
+
 def test_report_with_no_results(tmp_path):
     (tmp_path / "details.log").write_text("")
     text = build_report(tmp_path).read_text(encoding="utf-8")
-    assert "The results have no parameters." in text
+    assert "The results have no parameter that varies." in text
+    assert "Heatmaps need at least two parameters that vary." in text
     assert "No render was misclassified." in text
 
 

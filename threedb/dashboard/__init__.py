@@ -53,13 +53,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "output_dir",
         metavar="OUTPUT_DIR",
-        help="output directory of a threedb or 3DB run; it must contain details.log",
+        help="output directory of a threedb or 3DB run, which must contain details.log",
     )
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to listen on (default: 127.0.0.1, reachable from this machine only; "
-        "0.0.0.0 exposes the results and images to the network)",
+        help="address to listen on (default: 127.0.0.1, which only this machine can reach). "
+        "0.0.0.0 exposes the results and images to the network",
     )
     parser.add_argument(
         "--port",
@@ -102,7 +102,10 @@ def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
 
 
 def run_dashboard_command(args: argparse.Namespace) -> int:
-    """Serve the dashboard until Ctrl+C or SIGTERM; return the exit code (0 stopped, 1 cannot listen, 2 bad OUTPUT_DIR)."""
+    """Serve the dashboard until Ctrl+C or SIGTERM and return the exit code.
+
+    The exit code is 0 after a stop, 1 when the address cannot be bound and 2 for an invalid OUTPUT_DIR.
+    """
     from threedb.errors import ThreeDBError
 
     from .server import DashboardServer, is_loopback

@@ -10,7 +10,7 @@ from . import DESCRIPTION, configure_parser, run_dashboard_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the arguments, send warnings (more with -v) to stderr and serve the dashboard; return the exit code."""
+    """Parse the arguments, log warnings (more with -v) to stderr, serve the dashboard and return the exit code."""
     parser = argparse.ArgumentParser(
         prog="python -m threedb.dashboard",
         description=DESCRIPTION,

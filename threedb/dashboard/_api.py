@@ -36,7 +36,7 @@ DEFAULT_BINS = 10
 DEFAULT_HEATMAP_BINS = 5
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 48
-# Categories listed per parameter in the overview, and (model, environment) rows listed there.
+# Maximum categories per parameter, (model, environment) rows, and model or environment names in the overview.
 MAX_LISTED_CATEGORIES = 100
 MAX_LISTED_PAIRS = 500
 MAX_LISTED_NAMES = 1000

@@ -34,9 +34,9 @@ def resolve_inside(root: Path, relative: str) -> Path | None:
         raise ForbiddenPathError(f"path {relative!r} contains a backslash or a NUL byte")
     pure = PurePosixPath(relative)
     if pure.is_absolute() or relative.startswith("/"):
-        raise ForbiddenPathError(f"path {relative!r} is absolute; expected a path inside the output directory")
+        raise ForbiddenPathError(f"path {relative!r} is absolute: expected a path inside the output directory")
     if ".." in pure.parts:
-        raise ForbiddenPathError(f"path {relative!r} contains '..'; expected a path inside the output directory")
+        raise ForbiddenPathError(f"path {relative!r} contains '..': expected a path inside the output directory")
 
     real_root = root.resolve()
     candidate = real_root.joinpath(*pure.parts)
@@ -46,7 +46,7 @@ def resolve_inside(root: Path, relative: str) -> Path | None:
         return None
     except (OSError, RuntimeError) as error:
         # RuntimeError: a symlink loop on Python 3.11.
-        logger.warning("cannot resolve %s: %s", candidate, error)
+        logger.warning("failed to resolve %s: %s", candidate, error)
         return None
     if not real.is_relative_to(real_root):
         raise ForbiddenPathError(f"path {relative!r} points outside the output directory")
@@ -88,7 +88,8 @@ def find_channel_files(root: Path, render_id: str) -> dict[str, str]:
 def channel_png(path: Path, channel: str) -> bytes:
     """Render a .npy channel as PNG bytes for display.
 
-    A 2-D integer array (segmentation) gets one colour per id, with id 0 black.
+    A 2-D integer array (segmentation) gets one colour per id, with ids 0 and
+    below black because renderers use 0 or -1 for the background.
     A 2-D float array (depth) is scaled from its finite minimum to maximum onto
     viridis, with non-finite values black. An array with 2 to 4 channels on the
     last or first axis (uv, normals) shows its first 3 channels clipped to [0, 1].
@@ -118,7 +119,7 @@ def _color_labels(labels: np.ndarray) -> np.ndarray:
 
     palette = (np.asarray(colormaps["tab20"].colors) * 255).astype(np.uint8)
     rgb = palette[np.mod(labels, len(palette))]
-    rgb[labels == 0] = 0
+    rgb[labels <= 0] = 0
     return rgb
 
 

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 from threedb.errors import ThreeDBError
 
 MAX_QUERY_FIELDS = 100
-# Valid choices listed in one error message; longer lists end with "and N more".
+# Maximum valid choices listed in one error message. Longer lists end with "and N more".
 MAX_LISTED_CHOICES = 20
 
 
@@ -21,9 +21,9 @@ def describe_choices(choices: Sequence[str]) -> str:
     """Format valid choices for an error message, at most MAX_LISTED_CHOICES of them."""
     if not choices:
         return "(none available yet)"
-    shown = ", ".join(repr(choice) for choice in choices[:MAX_LISTED_CHOICES])
-    hidden = len(choices) - MAX_LISTED_CHOICES
-    return f"{shown} and {hidden} more" if hidden > 0 else shown
+    listed = ", ".join(repr(choice) for choice in choices[:MAX_LISTED_CHOICES])
+    unlisted = len(choices) - MAX_LISTED_CHOICES
+    return f"{listed} and {unlisted} more" if unlisted > 0 else listed
 
 
 def closest_choice_hint(value: str, choices: Sequence[str]) -> str:
@@ -33,7 +33,7 @@ def closest_choice_hint(value: str, choices: Sequence[str]) -> str:
 
 
 class QueryError(ThreeDBError):
-    """Raised for an invalid query parameter; sent to the client as a 400 JSON error."""
+    """Raised for an invalid query parameter. The server sends it to the client as a 400 JSON error."""
 
     def __init__(self, parameter: str, value: str | None, expected: str, message: str | None = None) -> None:
         self.parameter = parameter
@@ -86,7 +86,7 @@ class Query:
         return [value for value in self.values.get(name, []) if value != ""]
 
     def required(self, name: str, expected: str) -> str:
-        """Return the value of ``name``; raise QueryError naming ``expected`` when it is missing."""
+        """Return the value of ``name``, or raise QueryError naming ``expected`` when it is missing."""
         value = self.single(name)
         if value is None:
             raise QueryError(name, None, expected)

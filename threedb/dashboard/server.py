@@ -47,7 +47,7 @@ STATIC_FILES = {
     "style.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
-# The page loads only its own script, style and images; this also blocks any CDN.
+# The page loads only its own script, style and images, which also blocks any CDN.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -181,14 +181,14 @@ class DashboardApp:
         """Serve one of the page's own files from the package's static folder."""
         content_type = STATIC_FILES.get(name)
         if content_type is None:
-            raise NotFoundError(f"no static file {name!r}; files: {', '.join(sorted(STATIC_FILES))}")
+            raise NotFoundError(f"static file {name!r} not found (files: {', '.join(sorted(STATIC_FILES))})")
         headers = {"Cache-Control": "no-cache"}
         if name == "index.html":
             headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         return Response(HTTPStatus.OK, (STATIC_DIR / name).read_bytes(), content_type, headers)
 
     def output_file(self, relative: str) -> Response:
-        """Serve a regular file inside the output directory; see resolve_inside for what is rejected."""
+        """Serve a regular file inside the output directory. resolve_inside lists the paths it rejects."""
         path = resolve_inside(self.output_dir, relative)
         if path is None:
             raise NotFoundError(f"file {relative!r} not found in the output directory")
@@ -207,7 +207,7 @@ class DashboardApp:
         try:
             body = channel_png(path, channel)
         except (ValueError, OSError) as error:
-            logger.warning("cannot convert %s to PNG: %s", path, error)
+            logger.warning("failed to convert %s to PNG: %s", path, error)
             return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, f"cannot show {relative!r} as an image: {error}")
         return Response(HTTPStatus.OK, body, "image/png", {"Cache-Control": "no-cache"})
 
@@ -273,7 +273,7 @@ def is_loopback(host: str) -> bool:
 class DashboardServer:
     """The dashboard web server for one output directory.
 
-    ``port`` 0 picks a free port; ``url`` has the real one. When bound to a
+    ``port`` 0 picks a free port, and ``url`` then contains the real one. When bound to a
     loopback address, requests must carry a loopback Host header.
     Raises OutputDirError for a bad output directory and OSError when the
     address cannot be bound.

@@ -48,7 +48,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "output_dir",
         metavar="OUTPUT_DIR",
-        help="output directory of a threedb or 3DB run; it must contain details.log",
+        help="output directory of a threedb or 3DB run, which must contain details.log",
     )
     parser.add_argument(
         "--out",
@@ -61,7 +61,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--bins",
         type=_positive_int,
         default=10,
-        help="number of equal-width bins per numeric parameter in accuracy plots; a parameter with no more "
+        help="number of equal-width bins per numeric parameter in accuracy plots. A parameter with no more "
         "distinct values than this gets one point per value (default: 10)",
     )
     parser.add_argument(
@@ -105,7 +105,7 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_report_command(args: argparse.Namespace) -> int:
-    """Write the report; return the exit code (0 written, 1 cannot write, 2 bad OUTPUT_DIR)."""
+    """Write the report and return the exit code: 0 written, 1 write failed, 2 invalid OUTPUT_DIR."""
     from threedb.errors import ThreeDBError
 
     from .builder import ReportOptions, build_report

@@ -10,7 +10,7 @@ from . import DESCRIPTION, configure_parser, run_report_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the arguments, send warnings (more with -v) to stderr and write the report; return the exit code."""
+    """Parse the arguments, log warnings (more with -v) to stderr, write the report and return the exit code."""
     parser = argparse.ArgumentParser(
         prog="python -m threedb.report",
         description=DESCRIPTION,

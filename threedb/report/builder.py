@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 REPORT_DIR = "report"
 THUMBNAIL_DIR = "thumbnails"
 THUMBNAIL_SIZE = 256  # pixels, longest side
-# Most frequent categories shown per categorical parameter; the rest are listed as omitted.
+# Maximum categories shown per categorical parameter, the most frequent first. The report counts the rest as omitted.
 MAX_CATEGORIES = 30
 
 STYLE = """
@@ -52,7 +52,8 @@ td.number { text-align: right; font-variant-numeric: tabular-nums; }
 .muted { color: #5b6470; font-size: 0.9rem; }
 figure { margin: 12px 0 24px; } figure img { max-width: 100%; }
 .failures { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 14px; }
-.failure { border: 2px solid #d73027; border-radius: 6px; padding: 6px; font-size: 0.8rem; overflow-wrap: anywhere; }
+.failure { border: 2px solid #d73027; border-radius: 6px; padding: 6px; font-size: 0.8rem; overflow-wrap: break-word; }
+.failure ul { padding-left: 14px; margin: 4px 0; font-size: 0.72rem; }
 .failure img { width: 100%; image-rendering: pixelated; background: #eef0f3; }
 .failure .no-image { height: 120px; display: flex; align-items: center; justify-content: center; background: #eef0f3; }
 pre { background: #f6f7f9; padding: 8px; overflow-x: auto; font-size: 0.8rem; }
@@ -63,10 +64,11 @@ pre { background: #f6f7f9; padding: 8px; overflow-x: auto; font-size: 0.8rem; }
 class ReportOptions:
     """Settings of one report.
 
-    ``bins``: bins per numeric parameter in accuracy plots; ``heatmap_bins``:
-    bins per axis in heatmaps; ``failures``: number of worst failures shown;
-    ``max_heatmaps``: heatmaps drawn at most, for the first parameter pairs in
-    column order; ``confidence``: level of the Wilson intervals.
+    - ``bins``: bins per numeric parameter in accuracy plots.
+    - ``heatmap_bins``: bins per numeric axis in heatmaps.
+    - ``failures``: number of worst failures shown.
+    - ``max_heatmaps``: maximum number of heatmaps, drawn for the first parameter pairs in column order.
+    - ``confidence``: level of the Wilson intervals.
     """
 
     bins: int = 10
@@ -150,7 +152,7 @@ def percent(value: float) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric_columns: Sequence[int] = ()) -> str:
-    """Render an HTML table; cells in ``numeric_columns`` are right-aligned."""
+    """Render an HTML table whose cells in ``numeric_columns`` are right-aligned."""
     head = "".join(f"<th>{escape(header)}</th>" for header in headers)
     body = []
     for row in rows:
@@ -193,7 +195,7 @@ def run_info_html(output_dir: Path) -> str:
         try:
             info = json.loads(run_info.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
-            logger.warning("cannot read %s: %s", run_info, error)
+            logger.warning("failed to read %s: %s", run_info, error)
         else:
             if isinstance(info, dict):
                 rows = [[key, json.dumps(value) if isinstance(value, (dict, list)) else value]
@@ -206,15 +208,35 @@ def run_info_html(output_dir: Path) -> str:
     return "\n".join(parts)
 
 
+def varying_parameters(df: pd.DataFrame) -> tuple[list[str], dict[str, Any]]:
+    """Split the parameters into those with at least two distinct values and the constant ones.
+
+    Returns the varying parameter names, in column order, and a dict from each
+    constant parameter to its single value (None when it has no value at all).
+    """
+    varying: list[str] = []
+    constant: dict[str, Any] = {}
+    for parameter in parameter_columns(df):
+        values = df[parameter].dropna().unique()
+        if len(values) >= 2:
+            varying.append(parameter)
+        else:
+            constant[parameter] = values[0] if len(values) else None
+    return varying, constant
+
+
 def accuracy_section(df: pd.DataFrame, report_dir: Path, options: ReportOptions) -> str:
     """Save one accuracy plot per parameter as accuracy_<parameter>.png and return the section's HTML."""
     parts = ["<h2>Accuracy by parameter</h2>",
              f'<p class="muted">Points are accuracies and bars {options.confidence:.0%} Wilson intervals. '
              f"Numeric parameters use {options.bins} equal-width bins, or one point per value when they have "
              "no more distinct values than that.</p>"]
-    parameters = parameter_columns(df)
+    parameters, constant = varying_parameters(df)
+    if constant:
+        values = ", ".join(f"{name} = {format_value(value)}" for name, value in constant.items())
+        parts.append(f"<p>Constant in every render, so not plotted: {escape(values)}.</p>")
     if not parameters:
-        parts.append("<p>The results have no parameters.</p>")
+        parts.append("<p>The results have no parameter that varies.</p>")
     for parameter in parameters:
         subset, omitted = keep_top_categories(df, parameter, MAX_CATEGORIES)
         groups = accuracy_by_parameter(subset, parameter, bins=options.bins, confidence=options.confidence)
@@ -231,11 +253,11 @@ def accuracy_section(df: pd.DataFrame, report_dir: Path, options: ReportOptions)
 
 def heatmap_section(df: pd.DataFrame, report_dir: Path, options: ReportOptions) -> str:
     """Save heatmaps of accuracy over parameter pairs, at most options.max_heatmaps, and return the section's HTML."""
-    parameters = parameter_columns(df)
+    parameters, _ = varying_parameters(df)
     pairs = list(itertools.combinations(parameters, 2))
     parts = ["<h2>Accuracy over two parameters</h2>"]
     if not pairs:
-        parts.append("<p>Heatmaps need at least two parameters.</p>")
+        parts.append("<p>Heatmaps need at least two parameters that vary.</p>")
         return "\n".join(parts)
 
     for row_parameter, column_parameter in pairs[:options.max_heatmaps]:
@@ -262,7 +284,7 @@ def failures_section(df: pd.DataFrame, output_dir: Path, report_dir: Path, optio
         parts.append("<p>No render was misclassified.</p>")
         return "\n".join(parts)
 
-    parameters = parameter_columns(df)
+    parameters, _ = varying_parameters(df)
     cards = []
     for rank, values in enumerate(worst.itertuples(index=False, name=None), start=1):
         row = dict(zip(worst.columns, values))
@@ -303,7 +325,7 @@ def format_value(value: Any) -> str:
 
 
 def make_thumbnail(output_dir: Path, image_path: Any, report_dir: Path, file_name: str) -> str | None:
-    """Save a thumbnail of a render's RGB image into the report; return its relative path or None.
+    """Save a thumbnail of a render's RGB image into the report and return its relative path.
 
     Returns None when the render has no image or the image cannot be read.
     """
@@ -320,6 +342,6 @@ def make_thumbnail(output_dir: Path, image_path: Any, report_dir: Path, file_nam
             image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
             image.save(target_dir / file_name, format="PNG")
     except (OSError, UnidentifiedImageError) as error:
-        logger.warning("cannot make a thumbnail of %s: %s", source, error)
+        logger.warning("failed to make a thumbnail of %s: %s", source, error)
         return None
     return f"{THUMBNAIL_DIR}/{file_name}"

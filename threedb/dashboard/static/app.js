@@ -15,6 +15,7 @@ const state = {
   galleryLimit: 48,
   galleryTotal: 0,
   detailId: null,
+  serverUnreachable: false,
 };
 
 // ---------- helpers ----------
@@ -514,6 +515,10 @@ async function refreshViews() {
 async function poll() {
   try {
     const overview = await fetchJson("/api/overview");
+    if (state.serverUnreachable) {
+      state.serverUnreachable = false;
+      clearError();
+    }
     if (overview.version !== state.version) {
       const first = state.version === null;
       state.version = overview.version;
@@ -524,6 +529,7 @@ async function poll() {
       }
     }
   } catch (error) {
+    state.serverUnreachable = true;
     showError(`Cannot reach the dashboard server: ${error.message}`);
   }
 }
