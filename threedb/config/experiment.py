@@ -269,7 +269,21 @@ def _validate_controls(config: Dict[str, Any], data_dir: str, out: _Collector) -
     names = [s.class_name for s in specs]
     for name in sorted({n for n in names if names.count(n) > 1}):
         out.add("controls", f"control {name} is listed more than once", value=name)
+    _check_control_order(specs, out)
     return specs
+
+
+def _check_control_order(specs: List[ControlSpec], out: _Collector) -> None:
+    """Report a control listed before one that its class's ``run_after`` names (e.g. a
+    corruption that must see the background already composited)."""
+    positions = {spec.class_name: index for index, spec in enumerate(specs)}
+    for index, spec in enumerate(specs):
+        module, _ = import_module(spec.module)
+        control_class = getattr(module, "Control", None) or getattr(module, "BlenderControl", None)
+        for earlier in getattr(control_class, "run_after", ()):
+            if positions.get(earlier, -1) > index:
+                out.add("controls", f"{earlier} must be listed before {spec.class_name}",
+                        value=[s.class_name for s in specs], valid=f"move {earlier} above {spec.class_name}")
 
 
 def _check_callable_args(target: Any, args: Dict[str, Any], key: str, out: _Collector,

@@ -277,7 +277,7 @@ class LocalRun:
                     self.scene_switches += 1
                     worker.pair = pair
                 worker.in_flight[job.id] = job
-                worker.tasks.put(job.message())
+                worker.submit(job.message())
         return reserved
 
     def _drain_results(self, timeout: float) -> None:

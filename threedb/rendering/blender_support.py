@@ -203,25 +203,34 @@ TRACKED_DATA = ("objects", "meshes", "materials", "images", "node_groups", "text
 
 
 class AddedDataBlocks:
-    """Record the data blocks that exist now, so that :meth:`remove` deletes everything added later.
+    """Snapshot of the data blocks that exist now, so that :meth:`remove` deletes the ones added later.
 
-    Controls that load files or create lights use it to leave ``bpy.data`` as they found it.
+    Controls that load files use it to leave ``bpy.data`` as they found it. They call
+    :meth:`freeze` at the end of ``apply``, so that blocks the render itself creates (the
+    "Render Result" image of the first render) are not removed with theirs.
     """
 
     def __init__(self) -> None:
         bpy = import_bpy()
         self.before = {name: set(getattr(bpy.data, name)) for name in TRACKED_DATA}
+        self.frozen: List[Any] | None = None
 
-    def added(self, collection: str) -> List[Any]:
-        """Return the data blocks of ``bpy.data.<collection>`` created since this snapshot."""
+    def added(self) -> List[Any]:
+        """Return the tracked data blocks created since the snapshot (or until :meth:`freeze`)."""
+        if self.frozen is not None:
+            return list(self.frozen)
         bpy = import_bpy()
-        return [block for block in getattr(bpy.data, collection) if block not in self.before[collection]]
+        return [block for name in TRACKED_DATA for block in getattr(bpy.data, name)
+                if block not in self.before[name]]
+
+    def freeze(self) -> None:
+        """Fix the set of added blocks to those that exist now."""
+        self.frozen = self.added()
 
     def remove(self) -> None:
-        bpy = import_bpy()
-        added = [block for name in TRACKED_DATA for block in self.added(name)]
+        added = self.added()
         if added:
-            bpy.data.batch_remove(added)
+            import_bpy().data.batch_remove(added)
 
 
 def append_objects(path: str, scene: Any, types: Tuple[str, ...] = ("MESH", "EMPTY")) -> List[Any]:
@@ -240,7 +249,7 @@ def append_objects(path: str, scene: Any, types: Tuple[str, ...] = ("MESH", "EMP
 # -- camera projection -------------------------------------------------------------------------
 
 class CameraProjection:
-    """Maps world points to frame coordinates of the scene camera, and back.
+    """Projection between world points and the frame coordinates of the scene camera.
 
     Frame coordinates are ``(u, v)`` in [0, 1] across the rendered image, ``u`` from the left
     edge, ``v`` from the bottom edge, plus the depth along the camera's view axis in scene units

@@ -3,7 +3,10 @@
 Models come from ``pybullet_data`` (in the ``pybullet`` wheel); environments are the HDRI
 worlds of the ``bpy`` wheel (``datafiles/studiolights/world/*.exr``). Each model is saved as a
 one-object ``.blend`` file, scaled so that its bounding-box diagonal is 1 scene unit, with its
-origin at its bounding-box centre and that centre at the world origin.
+origin at its bounding-box centre and that centre at the world origin. Occluders
+(``ood_objects/``) are ``pybullet_data``'s random shapes, saved the same way at 3/4 of that
+size. Materials (``blender_control_material/``) are built in code
+(:mod:`threedb.rendering.demo_materials`), three of them from ``pybullet_data`` images.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from threedb.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 
 # model uid -> (URDF or OBJ path inside pybullet_data, ImageNet classes, fallback RGB colour,
 # rotation in degrees about X, Y, Z that makes the model stand upright with +Z up).
@@ -36,6 +39,10 @@ DEMO_MODELS: Dict[str, Tuple[str, List[int], Tuple[float, float, float], Tuple[f
 DEMO_ENVIRONMENTS = ["city.exr", "courtyard.exr", "forest.exr", "interior.exr", "night.exr",
                      "studio.exr", "sunrise.exr", "sunset.exr"]
 OCCLUDER_COUNT = 12
+# Bounding-box diagonal of the occluders in scene units. At 3/4 of the models' diagonal, the
+# occlusion control's default ranges give occluders from a small patch (scale 0.25) to ones that
+# can hide the whole model (scale 1, zoom 0.4).
+OCCLUDER_DIAGONAL = 0.75
 
 
 def default_cache_dir() -> str:
@@ -84,8 +91,10 @@ def build_demo_data(target: str) -> None:
 
     from threedb.rendering.blender_support import bpy_datafiles_dir, quiet_stdout  # noqa: PLC0415
 
+    from threedb.rendering.demo_materials import build_materials  # noqa: PLC0415
+
     assets = pybullet_data.getDataPath()
-    for folder in ("blender_models", "blender_environments", "ood_objects"):
+    for folder in ("blender_models", "blender_environments", "ood_objects", "blender_control_material"):
         os.makedirs(os.path.join(target, folder), exist_ok=True)
 
     with quiet_stdout():
@@ -94,7 +103,9 @@ def build_demo_data(target: str) -> None:
                         os.path.join(target, "blender_models", f"{uid}.blend"), rotation)
         for index in range(OCCLUDER_COUNT):
             source = os.path.join(assets, "random_urdfs", f"{index:03d}", f"{index:03d}.urdf")
-            _save_model(source, (0.5, 0.5, 0.5), os.path.join(target, "ood_objects", f"shape_{index:03d}.blend"))
+            _save_model(source, (0.5, 0.5, 0.5), os.path.join(target, "ood_objects", f"shape_{index:03d}.blend"),
+                        diagonal=OCCLUDER_DIAGONAL)
+        build_materials(os.path.join(target, "blender_control_material"), assets)
 
     worlds = os.path.join(bpy_datafiles_dir(), "studiolights", "world")
     for name in DEMO_ENVIRONMENTS:
@@ -126,7 +137,7 @@ def _urdf_visuals(path: str) -> List[Dict[str, Any]]:
 
 
 def _save_model(source: str, colour: Tuple[float, float, float], destination: str,
-                rotation: Tuple[float, float, float] = (0, 0, 0)) -> None:
+                rotation: Tuple[float, float, float] = (0, 0, 0), diagonal: float = 1.0) -> None:
     import bpy  # noqa: PLC0415
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -164,14 +175,14 @@ def _save_model(source: str, colour: Tuple[float, float, float], destination: st
         bpy.ops.object.transform_apply(location=False, rotation=True, scale=False)
     obj.name = os.path.splitext(os.path.basename(destination))[0]
 
-    # Centre the mesh on its bounding box and scale its diagonal to 1 scene unit.
+    # Centre the mesh on its bounding box and scale its diagonal to ``diagonal`` scene units.
     coords = [v.co.copy() for v in obj.data.vertices]
     low = [min(c[i] for c in coords) for i in range(3)]
     high = [max(c[i] for c in coords) for i in range(3)]
     centre = [(low[i] + high[i]) / 2 for i in range(3)]
-    diagonal = math.dist(low, high) or 1.0
+    factor = diagonal / (math.dist(low, high) or 1.0)
     for vertex in obj.data.vertices:
-        vertex.co = [(vertex.co[i] - centre[i]) / diagonal for i in range(3)]
+        vertex.co = [(vertex.co[i] - centre[i]) * factor for i in range(3)]
     obj.location = (0, 0, 0)
 
     for orphan in [o for o in bpy.data.objects if o is not obj]:

@@ -104,6 +104,12 @@ class BlenderRenderer(BaseRenderer):
         if not env_path.lower().endswith(".blend"):
             self.load_env(env_path)
         self.object = self.load_model(model_path)
+        model_meshes = set(self.model_objects())
+        for obj in self.scene.objects:
+            # Segmentation marks the model by its pass index; other objects of an environment
+            # scene must not carry the same index.
+            if obj not in model_meshes:
+                obj.pass_index = 0
         self.camera = self._ensure_camera()
         self._configure_render()
         self.frame_camera(DEFAULT_VIEW_DIRECTION, 1.0)
@@ -291,10 +297,14 @@ class BlenderRenderer(BaseRenderer):
         """Render once and return float32 ``rgba`` (4, H, W) in display space plus requested channels.
 
         ``rgba`` channels 0-2 hold the object composited over the environment, channel 3 the
-        coverage alpha. ``segmentation`` (H, W) int32 is 1 on the model and 0 elsewhere (the
-        worker maps it to class labels); ``depth`` (H, W) float32 is the distance along the
-        view axis in scene units, ``max_depth`` where nothing is hit; ``uv`` (2, H, W) float32
-        is 0 on the background.
+        coverage alpha. ``segmentation`` (H, W) int32 is 1 on the model and 0 elsewhere: on the
+        environment, occluders and other objects. It has no blended values at edges, and the
+        worker maps it to class labels. ``depth`` (H, W) float32 is the distance from the camera plane
+        along the view axis in scene units, ``max_depth`` where nothing nearer is hit.
+        Segmentation and depth come from each pixel's first sample, because Cycles writes those
+        passes on sample 0 only (``intern/cycles/kernel/film/data_passes.h``). ``uv``
+        (2, H, W) float32 is the mean UV of the samples that hit geometry, 0 where none did and
+        on meshes without a UV map.
         """
         # NOTE: with persistent data (the default, several times faster here) Cycles 5.0 ignores
         # seed changes after the first render, so every job of a worker uses the run's seed.
@@ -320,8 +330,7 @@ class BlenderRenderer(BaseRenderer):
             max_depth = float(self.args["max_depth"])
             outputs["depth"] = np.where(np.isfinite(depth) & (depth < max_depth), depth, max_depth).astype(np.float32)
         if self.args.get("with_uv"):
-            uv = layers["UV"]
-            outputs["uv"] = np.ascontiguousarray(uv[..., :2].transpose(2, 0, 1)).astype(np.float32)
+            outputs["uv"] = _mean_uv(layers["UV"])
         return outputs
 
     def _read_exr(self) -> Dict[str, np.ndarray]:
@@ -354,6 +363,14 @@ class BlenderRenderer(BaseRenderer):
         finally:
             handle.close()
         return layers
+
+
+def _mean_uv(uv_pass: np.ndarray) -> np.ndarray:
+    """Return (2, H, W) mean UV from Cycles' UV pass. The pass sums UV over the samples that hit
+    geometry and stores the fraction of such samples in its third channel."""
+    coverage = uv_pass[..., 2:3]
+    mean = np.divide(uv_pass[..., :2], coverage, out=np.zeros_like(uv_pass[..., :2]), where=coverage > 0)
+    return np.ascontiguousarray(mean.transpose(2, 0, 1)).astype(np.float32)
 
 
 def _pass_key(pass_name: str) -> str:

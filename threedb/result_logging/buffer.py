@@ -116,15 +116,20 @@ class BigChungusCyclicBuffer:
     def try_reserve(self) -> int | None:
         """Reserve a free slot for a new result and mark it held by every registered consumer."""
         refs = self.arrays["__refs__"]
-        for offset in range(self.size):
-            index = (self._next + offset) % self.size
-            if index in self._reserved or refs[index].any():
-                continue
-            self._reserved.add(index)
-            self._next = (index + 1) % self.size
-            refs[index, : self.registered] = 1
-            return index
-        return None
+        # One vectorised pass over the reference counts; slots are handed out in turn from
+        # ``_next`` so that every slot is used (and each consumer sees slots in order).
+        free = ~refs.any(axis=1)
+        if self._reserved:
+            free[list(self._reserved)] = False
+        candidates = np.flatnonzero(free)
+        if candidates.size == 0:
+            return None
+        after = candidates[candidates >= self._next]
+        index = int(after[0] if after.size else candidates[0])
+        self._reserved.add(index)
+        self._next = (index + 1) % self.size
+        refs[index, : self.registered] = 1
+        return index
 
     def publish(self, index: int) -> None:
         """Hand a reserved slot to the consumers; it is reused once all of them free it."""
@@ -167,8 +172,28 @@ def _attach(name: str) -> shared_memory.SharedMemory:
     return shared_memory.SharedMemory(name=name)
 
 
-def buffer_size_for(workers: int, loggers: int, requested: int | None = None) -> int:
-    """Return the number of slots: enough for every worker's jobs in flight plus a backlog per logger."""
+# Default limit on the buffer's shared memory when the size of a slot is known.
+MAX_BUFFER_BYTES = 1 << 30
+
+
+def slot_bytes(channels: ChannelDeclaration) -> int:
+    """Return the bytes of shared memory that one slot of a buffer with ``channels`` uses."""
+    return sum(int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize for shape, dtype in channels.values())
+
+
+def buffer_size_for(workers: int, loggers: int, requested: int | None = None, bytes_per_slot: int = 0,
+                    max_bytes: int = MAX_BUFFER_BYTES) -> int:
+    """Return the number of slots: every worker's jobs in flight plus a backlog per logger.
+
+    The backlog (16 results per logger) lets a logger fall behind for a moment, e.g. while the
+    machine is busy with other work, without the driver waiting for a slot. With
+    ``bytes_per_slot`` (see :func:`slot_bytes`), the slots are capped at ``max_bytes`` of
+    shared memory, but never below two per worker plus two. ``requested`` (the config's
+    ``logging.buffer_size``) overrides both.
+    """
     if requested:
         return requested
-    return max(8, 3 * workers + 8 * max(1, loggers))
+    slots = max(8, 4 * workers + 16 * max(1, loggers))
+    if bytes_per_slot > 0:
+        slots = max(2 * workers + 2, min(slots, max_bytes // bytes_per_slot))
+    return slots

@@ -6,35 +6,109 @@
 - ``depth`` (H, W) float32 -> ``images/<id>_depth.npy`` (lossless, scene units);
 - ``uv`` (2, H, W) float32 -> ``images/<id>_uv.npy`` (lossless).
 
-Entries are copied out of the buffer and freed at once; PNG encoding runs on a thread
-pool (zlib releases the GIL), so encoding uses every core without holding buffer slots.
+The logger copies an entry's channels out of shared memory and frees the entry at once
+(a copy takes about 0.03 ms at 256 px; converting and compressing take about 1 ms).
+Conversion to 8 bits, compression and file writes run on a thread pool with one thread
+per core; numpy and deflate release the GIL, so the threads run in parallel.
+
+PNG files are written by :func:`encode_png` rather than Pillow: Pillow tries every PNG row
+filter on every row, which made it about 19 ms per 256 x 256 image on a 2-core AMD EPYC
+virtual machine, against about 1 ms here with one filter (Up) and deflate level 1.
+Deflate uses ISA-L (the ``isal`` package) when it is installed, several times faster than
+zlib, and zlib otherwise. Both release the GIL on large inputs.
 """
 
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 import numpy as np
-from PIL import Image
 
 from threedb.result_logging.base_logger import BaseLogger
 from threedb.result_logging.buffer import BigChungusCyclicBuffer
 
+try:
+    from isal import isal_zlib as _deflate_module
+except ImportError:  # the optional isal package is not installed
+    _deflate_module = zlib
+
 IMAGE_CHANNELS = ("rgb", "segmentation", "depth", "uv")
+DEFLATE_LEVEL = 1
+DEFLATE_BACKEND = "isal" if _deflate_module is not zlib else "zlib"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_COLOUR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type (grey, RGB, RGBA)
+PNG_FILTER_UP = 2
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(data, zlib.crc32(kind))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def encode_png(pixels: np.ndarray, deflate: Callable[[Any, int], bytes] | None = None) -> bytes:
+    """Encode an 8-bit image, (H, W) grey or (H, W, C) with C = 3 (RGB) or 4 (RGBA), as PNG.
+
+    Every row uses the Up filter (the difference to the row above, modulo 256), which
+    compresses renders about as well as adaptive filtering at a fraction of its cost.
+    """
+    if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3):
+        raise ValueError(f"expected a uint8 (H, W) or (H, W, C) array, got {pixels.dtype} {pixels.shape}")
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    if channels not in PNG_COLOUR_TYPES:
+        raise ValueError(f"expected 1, 3 or 4 channels, got {channels}")
+    rows = np.ascontiguousarray(pixels).reshape(height, width * channels)
+
+    # Each PNG row starts with its filter type byte; the first row's "row above" is zeros.
+    filtered = np.empty((height, width * channels + 1), dtype=np.uint8)
+    filtered[:, 0] = PNG_FILTER_UP
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
+
+    compress = deflate or _deflate_module.compress
+    header = struct.pack(">IIBBBBB", width, height, 8, PNG_COLOUR_TYPES[channels], 0, 0, 0)
+    return (PNG_SIGNATURE + _png_chunk(b"IHDR", header)
+            + _png_chunk(b"IDAT", compress(filtered, DEFLATE_LEVEL)) + _png_chunk(b"IEND", b""))
+
+
+def rgb_to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """Convert a (3, H, W) float image in [0, 1] to (H, W, 3) uint8, rounding to nearest.
+
+    Values outside [0, 1] are clipped. Gives the same bytes as
+    ``(np.clip(rgb.transpose(1, 2, 0), 0, 1) * 255 + 0.5).astype(np.uint8)`` in about a third
+    of the time: the arithmetic runs on the contiguous planar array, and ``np.stack``
+    interleaves the uint8 planes about 8 times faster than copying a transposed view
+    (numpy 1.26).
+    """
+    scaled = np.multiply(rgb, np.float32(255.0), dtype=np.float32)
+    np.add(scaled, np.float32(0.5), out=scaled)
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    planar = scaled.astype(np.uint8)
+    return np.stack(tuple(planar), axis=-1)
+
+
+def write_file(path: str, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
 
 
 def save_channel(directory: str, job_id: str, name: str, array: np.ndarray) -> None:
-    """Write one channel of one result in its file format (see the module docstring)."""
+    """Write one channel of one result in its file format (see the module docstring).
+
+    ``rgb`` may be given as (3, H, W) float or, already converted, as (H, W, 3) uint8.
+    """
     base = os.path.join(directory, f"{job_id}_{name}")
     if name == "rgb":
-        pixels = (np.clip(array.transpose(1, 2, 0), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        Image.fromarray(pixels).save(base + ".png", compress_level=1)
+        pixels = array if array.dtype == np.uint8 else rgb_to_uint8(array)
+        write_file(base + ".png", encode_png(pixels))
     elif name == "segmentation":
         np.save(base + ".npy", array.astype(np.int32))
         preview = np.where(array >= 0, 255, 0).astype(np.uint8)
-        Image.fromarray(preview).save(base + ".png", compress_level=1)
+        write_file(base + ".png", encode_png(preview))
     else:
         np.save(base + ".npy", array.astype(np.float32))
 
@@ -48,7 +122,8 @@ class ImageLogger(BaseLogger):
         os.makedirs(self.directory, exist_ok=True)
         self.regid = self.buffer.register()
         self.channels = [c for c in IMAGE_CHANNELS if c in result_buffer.channels]
-        self.pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1))
+        self.threads = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="image-writer")
         self.pending: List[Future] = []
 
     def log(self, item: Dict[str, Any] | None) -> None:
@@ -57,12 +132,13 @@ class ImageLogger(BaseLogger):
             self.pool.shutdown(wait=True)
             return
         index = item["result_ix"]
-        data = self.buffer[index]
-        copies = {name: np.array(data[name]) for name in self.channels}
+        arrays = self.buffer.arrays
+        copies = {name: np.array(arrays[name][index]) for name in self.channels}
         self.buffer.free(index, self.regid)
         for name, array in copies.items():
             self.pending.append(self.pool.submit(save_channel, self.directory, item["id"], name, array))
-        self._wait(4 * (os.cpu_count() or 1))
+        # Bound the backlog: enough to keep every thread busy, little memory.
+        self._wait(4 * self.threads)
 
     def _wait(self, keep: int) -> None:
         """Wait until at most ``keep`` writes are pending; raise the first write error."""

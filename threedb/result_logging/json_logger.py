@@ -3,8 +3,9 @@
 Each line holds ``id``, ``environment``, ``model``, ``render_args``, ``status``, ``target``
 and every small channel of the result (``is_correct``, ``loss``, ``prediction``, ...).
 Image channels are left to the image logger. Failed jobs are logged with ``status:
-"failed"`` and their ``error``. Each line is flushed when written, so a crash loses nothing
-already logged and readers can follow the file while the run goes on. The ImageNet label map
+"failed"`` and their ``error``. Lines are flushed after each batch of items that the logger
+process receives (one item per batch at rendering speed), so a crash loses nothing already
+flushed and readers can follow the file while the run goes on. The ImageNet label map
 is copied to ``class_maps.json`` and the evaluator's class map to ``uid_to_targets.json``.
 """
 
@@ -70,12 +71,17 @@ class JSONLogger(BaseLogger):
             record["attempts"] = item.get("attempts", 1)
         else:
             index = item["result_ix"]
-            data = self.buffer[index]
+            # Read the small channels straight from the shared arrays: ``self.buffer[index]``
+            # would also make views of the image channels, which this logger never reads.
+            arrays = self.buffer.arrays
             for name in self.channels:
-                record[name] = to_json_value(np.array(data[name]))
+                record[name] = arrays[name][index].tolist()
             self.buffer.free(index, self.regid)
 
         self.handle.write(json.dumps(record) + "\n")
+
+    def flush(self) -> None:
+        """Write buffered lines to the file; called after each batch of items."""
         self.handle.flush()
 
 

@@ -1,12 +1,23 @@
-"""Runs each configured logger in its own process and feeds it result items."""
+"""Runs each configured logger in its own process and feeds it result items.
+
+Items travel to each logger in batches over a pipe: :meth:`LoggerProcesses.dispatch` only
+appends the item to the logger's pending list, and a sender thread pickles everything
+pending as one message. At a few results per second every batch holds one item; when
+results arrive faster than a message can be sent, the batches grow, so one pickle and one
+pipe write serve many items. The logger process calls ``log(item)`` for each item of a
+batch and then, if the logger defines it, ``flush()``, so a logger can write each batch to
+disk at once.
+"""
 
 from __future__ import annotations
 
 import importlib
 import logging
 import multiprocessing
+import pickle
 import queue
 import signal
+import threading
 import time
 import traceback
 from typing import Any, Dict, List
@@ -16,11 +27,12 @@ from threedb.errors import RunError
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 120.0
+GATHER_S = 0.001  # minimum time between two batches to one logger while items keep coming
 
 
 def logger_main(index: int, module_name: str, root_dir: str, buffer: Any, config: Dict[str, Any],
                 items: Any, status: Any, log_level: int) -> None:
-    """Entry point of a logger process."""
+    """Entry point of a logger process; ``items`` is the read end of its :class:`ItemChannel`."""
     # Ctrl-C reaches the whole process group; the driver decides when loggers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=log_level, format=f"%(asctime)s logger-{index} %(levelname)s %(name)s: %(message)s")
@@ -31,12 +43,17 @@ def logger_main(index: int, module_name: str, root_dir: str, buffer: Any, config
         status.put(("error", index, traceback.format_exc()))
         return
     status.put(("ready", index, ""))
+    flush = getattr(instance, "flush", None)
     try:
-        while True:
-            item = items.get()
-            instance.log(item)
-            if item is None:
-                break
+        finished = False
+        while not finished:
+            for item in pickle.loads(items.recv_bytes()):
+                instance.log(item)
+                if item is None:
+                    finished = True
+                    break
+            if callable(flush) and not finished:
+                flush()
         end = getattr(instance, "end", None)
         if callable(end):
             end()
@@ -44,6 +61,69 @@ def logger_main(index: int, module_name: str, root_dir: str, buffer: Any, config
         status.put(("error", index, traceback.format_exc()))
         return
     status.put(("done", index, ""))
+
+
+class ItemChannel:
+    """Sends items to one logger process in batches, from a background thread.
+
+    :meth:`put` never blocks, so a logger that stops reading cannot stall the driver; its
+    items wait in memory until the driver's stall check names and stops that logger.
+    """
+
+    def __init__(self, context: Any, name: str) -> None:
+        self.reader, self.writer = context.Pipe(duplex=False)
+        self.name = name
+        self.error: str | None = None
+        self._pending: List[Any] = []
+        self._condition = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._send_loop, name=f"{name}-sender", daemon=True)
+        self._thread.start()
+
+    def put(self, item: Any) -> None:
+        with self._condition:
+            self._pending.append(item)
+            self._condition.notify()
+
+    def close(self, timeout: float) -> None:
+        """Send what is pending, then stop the sender thread (waiting at most ``timeout`` seconds)."""
+        with self._condition:
+            self._closing = True
+            self._condition.notify()
+        self._thread.join(timeout=timeout)
+
+    def _send_loop(self) -> None:
+        last_send = 0.0
+        while True:
+            with self._condition:
+                while not self._pending and not self._closing:
+                    self._condition.wait()
+                if not self._pending:
+                    return
+                closing = self._closing
+            since_last = time.monotonic() - last_send
+            if since_last < GATHER_S and not closing:
+                # Items arrive fast: let them gather, so that one wake-up of this thread (and
+                # one hand-over of the GIL) serves every item dispatched meanwhile.
+                time.sleep(GATHER_S - since_last)
+            with self._condition:
+                batch, self._pending = self._pending, []
+            last_send = time.monotonic()
+            try:
+                payload = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001 - a bad item must not end the channel
+                logger.exception("%s: dropped %d items that could not be pickled", self.name, len(batch))
+                continue
+            try:
+                self.writer.send_bytes(payload)
+            except OSError as error:
+                # The logger process is gone; the driver reports it by name.
+                self.error = f"{type(error).__name__}: {error}"
+                logger.warning("%s: dropped %d items: %s", self.name, len(batch), self.error)
+                with self._condition:
+                    self._pending.clear()
+                    self._closing = True
+                return
 
 
 class LoggerProcesses:
@@ -54,14 +134,15 @@ class LoggerProcesses:
         self.modules = modules
         self.context = multiprocessing.get_context("spawn")
         self.status = self.context.Queue()
-        self.queues = [self.context.Queue() for _ in modules]
+        self.channels = [ItemChannel(self.context, f"logger-{i}") for i in range(len(modules))]
         self.accepts_failures = []
         for name in modules:
             logger_class = getattr(importlib.import_module(name), "Logger")
             self.accepts_failures.append(bool(getattr(logger_class, "accepts_failures", False)))
         self.processes = [
             self.context.Process(target=logger_main, name=f"threedb-logger-{i}",
-                                 args=(i, name, root_dir, buffer, config, self.queues[i], self.status, log_level),
+                                 args=(i, name, root_dir, buffer, config, self.channels[i].reader, self.status,
+                                       log_level),
                                  daemon=True)
             for i, name in enumerate(modules)
         ]
@@ -70,8 +151,11 @@ class LoggerProcesses:
 
     def start(self) -> None:
         """Start every logger and wait until each has registered with the buffer."""
-        for process in self.processes:
+        for process, channel in zip(self.processes, self.channels):
             process.start()
+            # The child holds its own copy of the pipe's read end now. Closing ours lets a write
+            # to a logger that died fail at once instead of blocking once the pipe is full.
+            channel.reader.close()
         ready: set[int] = set()
         deadline = time.monotonic() + READY_TIMEOUT_S
         while len(ready) < len(self.processes):
@@ -125,10 +209,10 @@ class LoggerProcesses:
     def dispatch(self, item: Dict[str, Any]) -> None:
         """Send a result item to every healthy logger (failed jobs only to loggers that accept them)."""
         failed = item.get("status") == "failed"
-        for index, items in enumerate(self.queues):
+        for index, channel in enumerate(self.channels):
             if index in self.errors or (failed and not self.accepts_failures[index]):
                 continue
-            items.put(item)
+            channel.put(item)
 
     def kill(self, index: int, reason: str) -> None:
         """Stop one logger that is stuck, and remember why."""
@@ -149,8 +233,10 @@ class LoggerProcesses:
         everything; raise :class:`RunError` naming any logger that failed."""
         healthy = self.healthy()
         for index in healthy:
-            self.queues[index].put(None)
+            self.channels[index].put(None)
         deadline = time.monotonic() + timeout
+        for index in healthy:
+            self.channels[index].close(timeout=max(0.0, deadline - time.monotonic()))
         for index in healthy:
             process = self.processes[index]
             while process.is_alive() and time.monotonic() < deadline:

@@ -29,7 +29,7 @@ class MaterialControl(PreProcessControl):
     """``replacement_material``: a ``.blend`` file name from ``blender_control_material/`` or
     ``keep_original``.
 
-    Each file must hold exactly one material. It replaces the material of every material slot
+    Each file must contain exactly one material. It replaces the material of every material slot
     of the model's meshes (a mesh without slots gets one for the render). The material and the
     images and node groups that came with it are removed again after the render.
     """
@@ -46,16 +46,21 @@ class MaterialControl(PreProcessControl):
         if name == KEEP_ORIGINAL:
             return
         material = self._load(name)
-        for obj in context["renderer"].model_objects():
-            if obj.type != "MESH":
-                continue
-            slots = [slot.material for slot in obj.material_slots]
-            added_slot = not slots
-            if added_slot:
-                obj.data.materials.append(material)
-            for slot in obj.material_slots:
-                slot.material = material
-            self._saved.append((obj, slots, added_slot))
+        try:
+            for obj in context["renderer"].model_objects():
+                if obj.type != "MESH":
+                    continue
+                slots = [slot.material for slot in obj.material_slots]
+                added_slot = not slots
+                if added_slot:
+                    obj.data.materials.append(material)
+                self._saved.append((obj, slots, added_slot))
+                for slot in obj.material_slots:
+                    slot.material = material
+        except BaseException:
+            # The worker undoes only controls whose apply returned, so undo the partial change here.
+            self.unapply(context)
+            raise
 
     def _load(self, name: str) -> Any:
         bpy = import_bpy()
@@ -66,11 +71,12 @@ class MaterialControl(PreProcessControl):
         with quiet_stdout():
             with bpy.data.libraries.load(path, link=False) as (source, target):
                 target.materials = list(source.materials)
+        self._added.freeze()
         materials = [m for m in target.materials if m is not None]
         if len(materials) != 1:
             self._added.remove()
             self._added = None
-            raise DataError(f"material file {path} holds {len(materials)} materials; it must hold exactly one")
+            raise DataError(f"material file {path} contains {len(materials)} materials; it must contain exactly one")
         return materials[0]
 
     def unapply(self, context: Dict[str, Any]) -> None:

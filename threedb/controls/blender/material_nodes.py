@@ -31,7 +31,7 @@ class NodeTarget:
     """One socket to write: which materials (a shell pattern), which node, which socket.
 
     ``input`` names or indexes an input socket of the node; without it, the node's output
-    ``output`` (default 0) is written, which is how a Value node holds its number.
+    ``output`` (default 0) is written, which is where a Value node stores its number.
     ``component`` picks one element of a colour or vector socket (0 = red or X).
     """
 
@@ -130,7 +130,7 @@ def find_sockets(materials: List[Any], target: NodeTarget) -> List[Tuple[Any, st
             raise DataError(f"node {target.node!r} of material {material.name!r} has no {kind} {key!r}; "
                             f"its {kind}s are {names}") from None
         if not hasattr(socket, "default_value"):
-            raise DataError(f"socket {key!r} of node {target.node!r} in material {material.name!r} holds no value")
+            raise DataError(f"socket {key!r} of node {target.node!r} in material {material.name!r} has no value")
         found.append((socket, f"{material.name}/{target.node}/{socket.name}"))
     return found
 

@@ -34,7 +34,7 @@ class OcclusionControl(PreProcessControl):
       the model's front, 1: at the camera). Larger values make the occluder look larger.
     - ``scale`` in [0.25, 1]: the occluder's scale, times its scale in its file.
     - ``direction`` in 0-7: the side the occluder comes from, an index into ``DIRECTIONS``
-      (``(x, y)`` in the image, +x right, +y up; 0 is lower right, 6 is left).
+      (``(x, y)`` in the image with +x right and +y up, so 0 is lower right and 6 is left).
     - ``occluder``: an index into the ``.blend`` files of ``ood_objects/``, sorted by name.
 
     The occluder slides from outside the model's silhouette towards its centre, parallel to
@@ -42,6 +42,9 @@ class OcclusionControl(PreProcessControl):
     meshes) reaches ``occlusion_ratio``. An occluder too small to cover that much stops where
     it covers most. The occluder's pass index is 0, so segmentation does not count it as the
     model. List this control after every control that moves the model or the camera.
+
+    NOTE: results record the requested ``occlusion_ratio``. The fraction reached is only in
+    ``achieved_ratio`` after ``apply`` and in the debug log, so it can be lower unnoticed.
     """
 
     DIRECTIONS: List[Tuple[int, int]] = [(1, -1), (1, 0), (1, 1), (0, -1), (0, 1), (-1, -1), (-1, 0), (-1, 1)]
@@ -64,6 +67,7 @@ class OcclusionControl(PreProcessControl):
         self._added = AddedDataBlocks()
         try:
             self._place(context, control_args)
+            self._added.freeze()
         except BaseException:
             # The worker undoes only controls whose apply returned, so remove the occluder here.
             self.unapply(context)
@@ -80,7 +84,7 @@ class OcclusionControl(PreProcessControl):
         objects = append_objects(path, scene)
         meshes = [obj for obj in objects if obj.type == "MESH"]
         if not meshes:
-            raise DataError(f"occluder file holds no mesh object: {path}")
+            raise DataError(f"occluder file contains no mesh object: {path}")
         roots = [obj for obj in objects if obj.parent not in objects]
         for obj in objects:
             obj.pass_index = 0
@@ -98,15 +102,17 @@ class OcclusionControl(PreProcessControl):
         radius = float(np.linalg.norm(points - centre, axis=1).max())
         depth = self._occluder_depth(float(model[..., 2].min()), radius, args["zoom"], context["camera"])
 
-        def coverage_at(u: float, v: float) -> Tuple[float, np.ndarray]:
+        def occluder_at(u: float, v: float) -> np.ndarray:
             world = projection.unproject(u, v, depth)
-            frame = projection.project((occluder - centre + world).reshape(-1, 3)).reshape(occluder.shape)
-            mask = rasterize_triangles(frame, shape)
-            return float((mask & model_mask).sum()) / max(1, int(model_mask.sum())), mask
+            return projection.project((occluder - centre + world).reshape(-1, 3)).reshape(occluder.shape)
+
+        def coverage_at(u: float, v: float) -> float:
+            mask = rasterize_triangles(occluder_at(u, v), shape)
+            return float((mask & model_mask).sum()) / max(1, int(model_mask.sum()))
 
         if model_mask.any():
             u, v, self.achieved_ratio = _slide(model_mask, self.DIRECTIONS[int(args["direction"])],
-                                               float(args["occlusion_ratio"]), coverage_at)
+                                               float(args["occlusion_ratio"]), coverage_at, occluder_at)
         else:
             logger.debug("the model is not in the frame; the occluder goes to the frame centre")
             u, v, self.achieved_ratio = 0.5, 0.5, 0.0
@@ -137,9 +143,12 @@ def _project_triangles(projection: CameraProjection, objects: List[Any]) -> np.n
 
 
 def _slide(model_mask: np.ndarray, direction: Tuple[int, int], ratio: float,
-           coverage_at: Callable[[float, float], Tuple[float, np.ndarray]]) -> Tuple[float, float, float]:
+           coverage_at: Callable[[float, float], float],
+           occluder_at: Callable[[float, float], np.ndarray]) -> Tuple[float, float, float]:
     """Find where along ``direction`` the occluder covers ``ratio`` of the model's silhouette.
 
+    ``coverage_at(u, v)`` returns the covered fraction with the occluder's centre at frame
+    position ``(u, v)``, ``occluder_at(u, v)`` the occluder's projected triangles there.
     Distances are in mask pixels from the silhouette's centroid, so diagonal directions are
     diagonal in the image whatever its aspect. Returns ``(u, v, covered fraction)``.
     """
@@ -152,15 +161,16 @@ def _slide(model_mask: np.ndarray, direction: Tuple[int, int], ratio: float,
     def frame_position(distance: float) -> Tuple[float, float]:
         return ((centre_col + step_col * distance) / width, 1.0 - (centre_row + step_row * distance) / height)
 
-    _, occluder_mask = coverage_at(*frame_position(0.0))
+    # Start where the occluder's projected vertices (not its mask, which the frame clips) are
+    # all farther from the centroid than the silhouette reaches.
+    start_u, start_v = frame_position(0.0)
+    projected = occluder_at(start_u, start_v).reshape(-1, 3)
+    occluder_extent = float(np.hypot((projected[:, 0] - start_u) * width, (projected[:, 1] - start_v) * height).max())
     model_extent = float(np.hypot(cols + 0.5 - centre_col, rows + 0.5 - centre_row).max())
-    occ_rows, occ_cols = np.nonzero(occluder_mask)
-    occluder_extent = float(np.hypot(occ_cols - occ_cols.mean(), occ_rows - occ_rows.mean()).max()) \
-        if occ_rows.size else 0.0
     far = model_extent + occluder_extent + 2.0
 
     distances = np.linspace(far, 0.0, SCAN_STEPS + 1)
-    covered = [coverage_at(*frame_position(d))[0] for d in distances]
+    covered = [coverage_at(*frame_position(d)) for d in distances]
     crossing = next((i for i, c in enumerate(covered) if c >= ratio), None)
     if crossing is None:
         best = int(np.argmax(covered))
@@ -172,7 +182,7 @@ def _slide(model_mask: np.ndarray, direction: Tuple[int, int], ratio: float,
     reached = covered[crossing]
     for _ in range(BISECTION_STEPS):
         middle = (outside + inside) / 2
-        value = coverage_at(*frame_position(middle))[0]
+        value = coverage_at(*frame_position(middle))
         if value >= ratio:
             inside, reached = middle, value
         else:

@@ -19,9 +19,10 @@ class OrientationControl(PreProcessControl):
 
     def apply(self, context: Dict[str, Any], control_args: Dict[str, Any]) -> None:
         obj = context["object"]
+        rotation = (control_args["rotation_x"], control_args["rotation_y"], control_args["rotation_z"])
         self._saved = save_transform(obj)
         obj.rotation_mode = "XYZ"
-        obj.rotation_euler = (control_args["rotation_x"], control_args["rotation_y"], control_args["rotation_z"])
+        obj.rotation_euler = rotation
 
     def unapply(self, context: Dict[str, Any]) -> None:
         restore_transform(context["object"], self._saved)

@@ -40,12 +40,16 @@ class PointLightControl(PreProcessControl):
         length = float(np.linalg.norm(direction))
         direction = direction / length if length > 1e-9 else np.array([0.0, 0.0, 1.0])
 
+        location = tuple((low + high) / 2 + direction * control_args["distance"])
+        colour = colorsys.hsv_to_rgb(control_args["H"], control_args["S"], control_args["V"])
+        energy = float(control_args["intensity"])
+
         data = bpy.data.lights.new(LIGHT_NAME, type="POINT")
-        data.color = colorsys.hsv_to_rgb(control_args["H"], control_args["S"], control_args["V"])
-        data.energy = control_args["intensity"]
+        data.color = colour
+        data.energy = energy
         data.shadow_soft_size = 1.0
         light = bpy.data.objects.new(LIGHT_NAME, data)
-        light.location = tuple((low + high) / 2 + direction * control_args["distance"])
+        light.location = location
         context["scene"].collection.objects.link(light)
         self._light = light
 
