@@ -292,6 +292,8 @@ class LocalRun:
             logger.info("worker %d ready on %s", index, payload)
         elif kind == "start_failed":
             raise RunError(f"worker {index} failed to start: {payload}")
+        elif kind == "started":
+            worker.running = str(identifier)
         elif kind == "done":
             job = worker.in_flight.pop(str(identifier))
             values = dict(payload)
@@ -351,10 +353,14 @@ class LocalRun:
                                    f"(last: {reason}); run with -v to see their log")
             logger.warning("worker %d died (%s) with %d jobs in flight; starting a replacement",
                            worker.index, reason, len(lost))
-            for job in lost:
+            # Only the job the worker was running is blamed; the ones queued behind it go back
+            # unblamed. Without a "started" message, the oldest job in flight was running.
+            running = worker.running if worker.running in worker.in_flight else (lost[0].id if lost else None)
+            for job in reversed(lost):
                 self.buffer.release(job.slot)
                 job.slot = None
-                job.attempts += 1
+                if job.id == running:
+                    job.attempts += 1
                 if job.attempts >= MAX_ATTEMPTS:
                     self._fail(job, f"worker process died {job.attempts} times while running this job "
                                     f"(last: {reason})")

@@ -6,6 +6,8 @@ scheduling, retry and logging code drives local processes and Ray actors.
 Messages from workers are tuples ``(kind, worker_index, job_id, payload)``:
 
 - ``("ready", i, None, device)`` once a worker has loaded its model;
+- ``("started", i, job_id, None)`` when a worker begins a job (optional: without it, the
+  driver takes the oldest job in flight as the one a dead worker was running);
 - ``("start_failed", i, None, error)`` if it could not start;
 - ``("done", i, job_id, values)``: the job's small values (``is_correct``, ``loss``, ...).
   A worker that cannot write into the driver's shared memory adds ``"_channels"``, the
@@ -16,8 +18,8 @@ Messages from workers are tuples ``(kind, worker_index, job_id, payload)``:
 from __future__ import annotations
 
 import multiprocessing
-import queue
 import time
+from multiprocessing import connection
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
 
@@ -39,6 +41,7 @@ class WorkerHandle:
     pair: Pair | None = None
     in_flight: Dict[str, Job] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    running: str | None = None
 
     def submit(self, job: Dict[str, Any]) -> None:
         raise NotImplementedError
@@ -71,10 +74,26 @@ class WorkerPool:
         pass
 
 
+class PipeSender:
+    """The worker's end of its result pipe, with the ``put`` of a queue.
+
+    ``Connection.send`` writes the message before returning (a ``multiprocessing.Queue``
+    hands it to a feeder thread), so a message is not lost when the worker is killed
+    right after sending it.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def put(self, message: Message) -> None:
+        self.connection.send(message)
+
+
 @dataclass
 class ProcessHandle(WorkerHandle):
     process: Any = None
     tasks: Any = None
+    reader: Any = None
 
     def submit(self, job: Dict[str, Any]) -> None:
         self.tasks.put(job)
@@ -110,24 +129,37 @@ class LocalWorkerPool(WorkerPool):
         self.seed = seed
         self.log_level = log_level
         self.context = multiprocessing.get_context("spawn")
-        self.results = self.context.Queue()
+        self.handles: Dict[int, ProcessHandle] = {}
 
     def start_worker(self, index: int) -> WorkerHandle:
         tasks = self.context.Queue()
+        reader, writer = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=worker_main, name=f"threedb-worker-{index}", daemon=True,
-            args=(index, self.experiment, self.buffer, tasks, self.results, self.threads, self.seed, self.log_level))
+            args=(index, self.experiment, self.buffer, tasks, PipeSender(writer), self.threads, self.seed,
+                  self.log_level))
         process.start()
-        return ProcessHandle(index=index, process=process, tasks=tasks)
+        writer.close()  # the worker holds the only write end, so its death ends the pipe
+        old = self.handles.get(index)
+        if old is not None:
+            old.reader.close()
+        handle = ProcessHandle(index=index, process=process, tasks=tasks, reader=reader)
+        self.handles[index] = handle
+        return handle
 
     def poll(self, timeout: float) -> List[Message]:
+        readers = {h.reader: h for h in self.handles.values() if not h.reader.closed}
         messages: List[Message] = []
-        try:
-            messages.append(self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait())
-        except queue.Empty:
-            return messages
-        while True:
-            try:
-                messages.append(self.results.get_nowait())
-            except queue.Empty:
-                return messages
+        for reader in connection.wait(list(readers), timeout=max(timeout, 0.0)):
+            while True:
+                try:
+                    if not reader.poll():
+                        break
+                    messages.append(reader.recv())
+                except (EOFError, OSError):
+                    break  # the worker died; LocalRun sees it through is_alive()
+        return messages
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.reader.close()

@@ -146,6 +146,7 @@ def worker_main(index: int, experiment: Experiment, buffer: Any, tasks: Any, res
         job = tasks.get()
         if job is None:
             break
+        results.put(("started", index, job["id"], None))
         try:
             values = worker.run_job(job)
         except Exception as error:  # noqa: BLE001 - a failing job must not stop the worker
