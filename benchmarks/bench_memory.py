@@ -36,7 +36,7 @@ from threedb.rendering.demo_data import ensure_demo_data  # noqa: E402
 from threedb.result_logging.buffer import buffer_size_for  # noqa: E402
 
 ENVIRONMENTS = ["studio.exr", "forest.exr"]
-MODELS = ["mug.blend", "duck.blend"]
+MODELS = ["mug.blend", "teddy.blend"]
 RESOLUTION = 16
 WORKERS = 2
 

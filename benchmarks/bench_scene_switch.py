@@ -44,7 +44,7 @@ from threedb.execution.pool import Message, WorkerHandle, WorkerPool  # noqa: E4
 from threedb.rendering.demo_data import ensure_demo_data  # noqa: E402
 
 ENVIRONMENTS = ["city.exr", "forest.exr", "studio.exr", "sunset.exr"]
-MODELS = ["bunny.blend", "duck.blend", "mug.blend", "teddy.blend"]
+MODELS = ["bicycle.blend", "teddy.blend", "mug.blend", "teddy.blend"]
 FAKE_RENDER_S = 0.002
 FAKE_SWITCH_S = 0.010
 JOBS_PER_PAIR = 63  # 16 pairs x 63 = 1,008 jobs

@@ -35,7 +35,7 @@ def kill_config(tmp_path, mode):
 
 @pytest.fixture
 def small_data(tmp_path, demo_data):
-    return subset_data(tmp_path, demo_data, ["duck.blend"], ["studio.exr"])
+    return subset_data(tmp_path, demo_data, ["teddy.blend"], ["studio.exr"])
 
 
 def test_killed_worker_jobs_rerun_once(tmp_path, small_data):
@@ -86,14 +86,14 @@ def test_raising_model_fails_only_its_jobs(tmp_path, small_data):
 
 @pytest.mark.parametrize("broken", ["corrupt_model", "empty_model", "empty_environment"])
 def test_broken_asset_fails_only_its_jobs(tmp_path, demo_data, broken):
-    data = subset_data(tmp_path, demo_data, ["duck.blend"], ["studio.exr"])
+    data = subset_data(tmp_path, demo_data, ["teddy.blend"], ["studio.exr"])
     if broken == "corrupt_model":
         (tmp_path / "data" / "blender_models" / "zz_broken.blend").write_bytes(os.urandom(4096))
     elif broken == "empty_model":
         (tmp_path / "data" / "blender_models" / "zz_broken.blend").write_bytes(b"")
     else:
         (tmp_path / "data" / "blender_environments" / "zz_broken.exr").write_bytes(b"")
-    classmap = {"duck": 97, "zz_broken": 1}
+    classmap = {"teddy": 850, "zz_broken": 1}
     (tmp_path / "classmap.json").write_text(json.dumps(classmap))
     config = tiny_config()
     config["evaluation"]["args"]["classmap_path"] = str(tmp_path / "classmap.json")
@@ -151,7 +151,7 @@ def wait_for_lines(path, count, timeout=120):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_then_resume_equals_full_run(tmp_path, demo_data, sig):
-    data = subset_data(tmp_path, demo_data, ["duck.blend", "mug.blend"], ["studio.exr"])
+    data = subset_data(tmp_path, demo_data, ["teddy.blend", "mug.blend"], ["studio.exr"])
     config = write_config(tmp_path, tiny_config(policy={"module": "threedb.policies.grid_search",
                                                         "samples_per_dim": 8}))
     output = str(tmp_path / "out")
@@ -194,7 +194,7 @@ def test_resume_with_other_config_rejected(tmp_path, small_data):
 
 
 def test_same_seed_same_results_any_worker_count(tmp_path, demo_data):
-    data = subset_data(tmp_path, demo_data, ["duck.blend", "mug.blend"], ["forest.exr", "studio.exr"])
+    data = subset_data(tmp_path, demo_data, ["teddy.blend", "mug.blend"], ["forest.exr", "studio.exr"])
     config = tiny_config(render_args={"resolution": 32, "samples": 2},
                          policy={"module": "threedb.policies.random_search", "samples": 3})
     config["controls"].append({"module": "threedb.controls.blender.camera", "zoom_factor": [0.7, 1.3],

@@ -131,7 +131,7 @@ def grid_config(tmp_path, samples, controls=None):
 
 
 def test_ray_run_equals_local_run(tmp_path, demo_data, cluster):
-    data = subset_data(tmp_path, demo_data, ["duck.blend", "mug.blend"], ["studio.exr"])
+    data = subset_data(tmp_path, demo_data, ["teddy.blend", "mug.blend"], ["studio.exr"])
     config = tiny_config(render_args={"resolution": 32, "samples": 2},
                          policy={"module": "threedb.policies.random_search", "samples": 3})
     config["controls"].append({"module": "threedb.controls.blender.camera", "zoom_factor": [0.7, 1.3],
@@ -168,7 +168,7 @@ def test_ray_run_equals_local_run(tmp_path, demo_data, cluster):
 
 
 def test_killed_actor_jobs_rerun_once(tmp_path, demo_data, cluster):
-    data = subset_data(tmp_path, demo_data, ["duck.blend", "mug.blend"], ["studio.exr"])
+    data = subset_data(tmp_path, demo_data, ["teddy.blend", "mug.blend"], ["studio.exr"])
     controls = [{"module": "faults.kill_control", "args": {"marker_dir": str(tmp_path), "mode": "once"}}]
     output = str(tmp_path / "out")
     result = threedb("run", grid_config(tmp_path, 3, controls), "--data", data, "--output", output,
@@ -185,7 +185,7 @@ def test_killed_actor_jobs_rerun_once(tmp_path, demo_data, cluster):
 
 
 def test_raising_job_fails_alone_on_ray(tmp_path, demo_data, cluster):
-    data = subset_data(tmp_path, demo_data, ["duck.blend"], ["studio.exr"])
+    data = subset_data(tmp_path, demo_data, ["teddy.blend"], ["studio.exr"])
     output = str(tmp_path / "out")
     result = threedb("run", grid_config(tmp_path, 3, [{"module": "faults.raising_control"}]), "--data", data,
                      "--output", output, "--workers", "2", "--ray", cluster.address, env=cluster.env)
@@ -214,7 +214,7 @@ def test_lost_node_jobs_rerun_once(tmp_path, demo_data):
     require_ray()
     own_cluster = RayCluster([1, 1])
     try:
-        data = subset_data(tmp_path, demo_data, ["duck.blend", "mug.blend"], ["studio.exr"])
+        data = subset_data(tmp_path, demo_data, ["teddy.blend", "mug.blend"], ["studio.exr"])
         # 16 jobs of at least 0.5 s on 2 workers: the node goes while most jobs are still to run.
         slow = [{"module": "faults.slow_control", "args": {"seconds": 0.5}}]
         output = str(tmp_path / "out")
@@ -245,7 +245,7 @@ def test_lost_node_jobs_rerun_once(tmp_path, demo_data):
 
 
 def test_sigterm_then_resume_on_ray(tmp_path, demo_data, cluster):
-    data = subset_data(tmp_path, demo_data, ["duck.blend", "mug.blend"], ["studio.exr"])
+    data = subset_data(tmp_path, demo_data, ["teddy.blend", "mug.blend"], ["studio.exr"])
     config = grid_config(tmp_path, 8, [{"module": "faults.slow_control", "args": {"seconds": 0.3}}])
     output = str(tmp_path / "out")
     process = subprocess.Popen(
@@ -275,7 +275,7 @@ def test_sigterm_then_resume_on_ray(tmp_path, demo_data, cluster):
 
 
 def test_cluster_too_small_rejected(tmp_path, demo_data, cluster):
-    data = subset_data(tmp_path, demo_data, ["duck.blend"], ["studio.exr"])
+    data = subset_data(tmp_path, demo_data, ["teddy.blend"], ["studio.exr"])
     path = grid_config(tmp_path, 2)
     cases = [
         (["--workers", "1", "--worker-gpus", "1"], "no node of the Ray cluster has 1 CPUs and 1 GPUs"),
@@ -298,7 +298,7 @@ def free_port():
 
 def test_unreachable_cluster_rejected_fast(tmp_path, demo_data):
     require_ray()
-    data = subset_data(tmp_path, demo_data, ["duck.blend"], ["studio.exr"])
+    data = subset_data(tmp_path, demo_data, ["teddy.blend"], ["studio.exr"])
     output = tmp_path / "out"
     started = time.monotonic()
     result = threedb("run", grid_config(tmp_path, 2), "--data", data, "--output", str(output),
@@ -313,7 +313,7 @@ def test_missing_ray_named_with_install_command(tmp_path, demo_data):
     # A package named ray that fails to import simulates an environment without Ray.
     (tmp_path / "shadow" / "ray").mkdir(parents=True)
     (tmp_path / "shadow" / "ray" / "__init__.py").write_text('raise ImportError("No module named \'ray\'")\n')
-    data = subset_data(tmp_path, demo_data, ["duck.blend"], ["studio.exr"])
+    data = subset_data(tmp_path, demo_data, ["teddy.blend"], ["studio.exr"])
     output = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "shadow")}
     result = threedb("run", grid_config(tmp_path, 2), "--data", data, "--output", str(output), "--ray", "auto",

@@ -122,7 +122,7 @@ def test_scene_switches_do_not_grow_data_blocks(demo_data):
     bpy = renderer.bpy
     counts = []
     for _ in range(3):
-        for model, env in (("mug.blend", "forest.exr"), ("duck.blend", "studio.exr")):
+        for model, env in (("mug.blend", "forest.exr"), ("teddy.blend", "studio.exr")):
             renderer.setup_render(model, env)
             renderer.render(model[:-6])
         counts.append((len(bpy.data.objects), len(bpy.data.materials), len(bpy.data.images),

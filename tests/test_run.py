@@ -106,7 +106,7 @@ def test_csv_and_tensorboard_loggers(finished_run):
 
 
 def test_page_example_logger_runs(tmp_path, demo_data):
-    data = subset_data(tmp_path, demo_data, ["duck.blend"], ["forest.exr"])
+    data = subset_data(tmp_path, demo_data, ["teddy.blend"], ["forest.exr"])
     config = tiny_config(logging={"logger_modules": ["custom_loggers.page_csv_logger"]})
     result = run_threedb("run", write_config(tmp_path, config), "--data", data, "--output",
                          str(tmp_path / "out"), "--no-progress")
