@@ -115,7 +115,7 @@ def test_depth_beyond_max_depth_is_clipped(renderer):
 
 
 def test_uv_on_textured_model(renderer):
-    output = load(renderer, "duck")
+    output = load(renderer, "soccer_ball")
     uv, mask, alpha = output["uv"], output["segmentation"] == 1, output["rgba"][3]
     assert np.all(uv[:, alpha == 0] == 0)
     assert np.isfinite(uv).all()

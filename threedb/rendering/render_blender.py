@@ -106,7 +106,7 @@ class BlenderRenderer(BaseRenderer):
         self.object = self.load_model(model_path)
         model_meshes = set(self.model_objects())
         for obj in self.scene.objects:
-            # Segmentation marks the model by its pass index; other objects of an environment
+            # Segmentation marks the model by its pass index, so other objects of an environment
             # scene must not carry the same index.
             if obj not in model_meshes:
                 obj.pass_index = 0
