@@ -106,15 +106,16 @@ def _run_command(args: argparse.Namespace) -> int:
     loaded = load_config(args.config)
     data_dir = args.data or ensure_demo_data()
     experiment = build_experiment(loaded, data_dir)
-    if args.ray:
-        _connect_ray(args, experiment)
+    if not args.ray:
+        return _run_experiment(args, experiment)
+
+    from threedb.execution.ray_pool import disconnect  # noqa: PLC0415
+
     try:
+        _connect_ray(args, experiment)
         return _run_experiment(args, experiment)
     finally:
-        if args.ray:
-            from threedb.execution.ray_pool import disconnect  # noqa: PLC0415
-
-            disconnect()
+        disconnect()
 
 
 def _connect_ray(args: argparse.Namespace, experiment: Experiment) -> None:

@@ -368,6 +368,7 @@ class LocalRun:
                     request, pos = self.owner[job.id]
                     self.pending.setdefault((job.environment, job.model), collections.deque()).appendleft(
                         (job, request, pos))
+            worker.kill()
             self.workers[position] = self.pool.start_worker(worker.index)
 
     def _stall(self) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Tuple
 from threedb.config.experiment import Experiment
 from threedb.execution.jobs import Job
 from threedb.execution.worker import worker_main
+from threedb.rendering.render_blender import remove_scratch
 
 Message = Tuple[str, int, Any, Any]
 Pair = Tuple[str, str]
@@ -117,6 +118,8 @@ class ProcessHandle(WorkerHandle):
         if self.process.is_alive():
             self.process.kill()
         self.process.join(timeout=10)
+        # A killed worker cannot delete its scratch render file on exit.
+        remove_scratch(self.process.pid)
 
 
 class LocalWorkerPool(WorkerPool):

@@ -10,10 +10,10 @@ driver's shared memory, so it returns each result's arrays with its small values
 Failures map onto the messages of :mod:`threedb.execution.pool`. A job that raises inside an
 actor is a ``("failed", ...)`` message, and the actor goes on. An actor whose process or node
 dies, or whose result object is lost, makes its handle report not alive with the reason;
-:class:`LocalRun` then requeues that worker's jobs and asks for a replacement.
+:class:`LocalRun` then requeues that worker's jobs and starts a replacement through the pool.
 
-Ray is an optional dependency (``pip install "threedb[ray]"``); this module imports it only when
-a Ray run starts.
+Ray is an optional dependency (``pip install "threedb[ray]"``), so this module imports it only
+when a Ray run starts.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ PLACEMENT_WARNING_INTERVAL_S = 60.0
 
 
 def import_ray() -> Any:
-    """Import and return the ``ray`` module; raise :class:`ThreeDBError` with the install command if it is missing."""
+    """Import and return the ``ray`` module, or raise :class:`ThreeDBError` with the install command."""
     try:
         import ray  # noqa: PLC0415
     except ImportError as error:
@@ -54,7 +54,7 @@ def import_ray() -> Any:
 
 
 def parse_address(address: str) -> Tuple[str, int] | None:
-    """Return ``(host, port)`` for a ``HOST:PORT`` address, None for ``auto``; raise on anything else."""
+    """Return ``(host, port)`` for a ``HOST:PORT`` address and None for ``auto``, or raise :class:`ThreeDBError`."""
     if address == "auto":
         return None
     host, separator, port_text = address.rpartition(":")
@@ -98,7 +98,7 @@ def connect(address: str, log_level: int = logging.WARNING) -> None:
 
 
 def disconnect() -> None:
-    """Disconnect from the Ray cluster, if connected; the cluster keeps running."""
+    """Disconnect from the Ray cluster if connected. The cluster keeps running."""
     try:
         import ray  # noqa: PLC0415
     except ImportError:
@@ -164,23 +164,17 @@ class RenderActor:
         experiment = dataclasses.replace(experiment, render_args=render_args)
         try:
             self.worker = Worker(experiment, None, threads, seed, channel_names=channel_names)
-            device = self._render_device(use_gpu)
+            device = self._render_device()
         except Exception as error:  # noqa: BLE001 - the driver reports start-up failures
             return "start_failed", f"{type(error).__name__}: {error}\n{traceback.format_exc()}"
         logger.info("worker %d started on %s (pid %d, device %s)", self.index, platform.node(), os.getpid(), device)
         return "ready", device
 
-    def _render_device(self, use_gpu: bool) -> str:
+    def _render_device(self) -> str:
         import ray  # noqa: PLC0415
 
         renderer = self.worker.renderer
         device = str(getattr(renderer, "device", "CPU"))
-        choose_device = getattr(renderer, "_choose_device", None)
-        if use_gpu and choose_device is not None:
-            # NOTE: BlenderRenderer picks its Cycles device only when it loads the first scene.
-            # Asking it now lets the ready message name the device that will render; loading a
-            # scene later picks the same device again.
-            device = str(choose_device(True))
         description = f"{device} on {platform.node()}"
         gpu_ids = ray.get_gpu_ids()
         if gpu_ids:

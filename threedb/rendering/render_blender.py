@@ -12,6 +12,7 @@ slightly above, at the distance where the bounding sphere just fits the frame.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import tempfile
@@ -40,6 +41,20 @@ def _list_files(directory: str, extensions: Tuple[str, ...], what: str) -> List[
     return names
 
 
+def scratch_path(pid: int) -> str:
+    """Return the EXR file that the renderer of process ``pid`` writes each render to."""
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    return os.path.join(shm, f"threedb-render-{pid}.exr")
+
+
+def remove_scratch(pid: int) -> None:
+    """Delete the EXR file of process ``pid``'s renderer, if any (also for a killed worker)."""
+    try:
+        os.remove(scratch_path(pid))
+    except FileNotFoundError:
+        pass
+
+
 class BlenderRenderer(BaseRenderer):
     """Cycles renderer with one scene per worker process."""
 
@@ -54,9 +69,10 @@ class BlenderRenderer(BaseRenderer):
         self.object: Any = None
         self.camera: Any = None
         self.loaded: Tuple[str, str] | None = None
-        self.device = "CPU"
-        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
-        self.exr_path = os.path.join(shm, f"threedb-render-{os.getpid()}.exr")
+        # Cycles' device preferences are global to the process, so the device is chosen once.
+        self.device = self._choose_device(bool(render_settings.get("use_gpu")))
+        self.exr_path = scratch_path(os.getpid())
+        atexit.register(remove_scratch, os.getpid())
 
     # -- data folder -------------------------------------------------------------------------
 
@@ -226,7 +242,6 @@ class BlenderRenderer(BaseRenderer):
         cycles.samples = int(args["samples"])
         cycles.use_denoising = False
         cycles.seed = self.seed
-        self.device = self._choose_device(bool(args.get("use_gpu")))
         cycles.device = self.device
 
         layer = scene.view_layers[0]
