@@ -1,9 +1,10 @@
-"""Helpers shared by the benchmark scripts: machine description, memory sampling, tables,
-experiment configs and data folders.
+"""Helpers shared by the benchmark scripts: machine description, process sampling, load
+measurement, tables and data folders.
 
-Memory figures come from ``/proc`` (Linux only): ``VmHWM`` is a process's peak resident set
-size as the kernel counts it, and ``Pss`` (from ``smaps_rollup``) splits each shared page
-between the processes that map it, so a sum of PSS over processes counts shared memory once.
+Memory and CPU figures come from ``/proc`` (Linux only). ``VmHWM`` is a process's peak
+resident set size as the kernel counts it. ``Pss`` (from ``smaps_rollup``) splits each
+shared page between the processes that map it, so a sum of PSS over processes counts
+shared memory once.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import subprocess
 import sys
 import threading
 import time
@@ -119,9 +119,6 @@ class LoadMeter:
         self.other_cores = max(0.0, (busy - busy0) - (_own_cpu_s() - own0)) / wall
         self.steal_cores = (steal - steal0) / wall
         return self
-
-    def describe(self) -> str:
-        return f"other processes used {self.other_cores:.2f} cores on average"
 
 
 def _own_cpu_s() -> float:
@@ -293,15 +290,3 @@ def write_yaml(path: str, config: Dict[str, object]) -> str:
     with open(path, "w", encoding="utf-8") as handle:
         yaml.safe_dump(config, handle, sort_keys=False)
     return path
-
-
-def run_threedb(args: Sequence[str], env: Dict[str, str] | None = None,
-                timeout_s: float = 900.0) -> "subprocess.CompletedProcess[str]":
-    """Run ``python -m threedb ARGS`` and raise with its stderr if it fails."""
-    command = [sys.executable, "-m", "threedb", *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
-                            env={**os.environ, **(env or {})}, cwd=REPO_DIR, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed with exit code {result.returncode}:\n{result.stderr[-4000:]}")
-    return result
-

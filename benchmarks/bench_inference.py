@@ -6,9 +6,10 @@ evaluator, result buffer) with the Cycles thread count of a 1-worker run on this
 
 1. In the worker: ``Worker.run_job`` on N jobs (224 px, 16 samples, random orientation and
    camera), timing each call of the renderer and of the model, and the rest of the job.
-2. Alone: the same model object on the images those jobs rendered, in a loop, with batch
-   sizes 1, 2, 4 and 8; per-image time, and whether batched outputs equal the outputs of
-   one image at a time (bit for bit, and in the logged values: prediction, is_correct, loss).
+2. Alone: the same model object runs in a loop on the images those jobs rendered, with
+   batch sizes 1, 2, 4 and 8. The table gives the time per image and whether batched
+   outputs equal the outputs of one image at a time, bit for bit and in the logged values
+   (prediction, is_correct, loss).
 3. Overlap: the same jobs rendered one after the other while the previous image is
    classified in a second thread, against render-then-classify, in alternating blocks.
    This prototypes the worker change that benchmarks/PROPOSALS.md describes; it calls the
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -197,10 +199,14 @@ def main() -> None:
     load = LoadMeter().start()
     work = tempfile.mkdtemp(prefix="threedb-bench-inference-")
     worker, jobs = make_worker(work, renders)
-    torch_threads = torch.get_num_threads()
-    in_worker = measure_in_worker(worker, jobs)
-    alone = measure_alone(worker, in_worker["images"], repeats)
-    overlap = measure_overlap(worker, jobs[1:], blocks)
+    try:
+        torch_threads = torch.get_num_threads()
+        in_worker = measure_in_worker(worker, jobs)
+        alone = measure_alone(worker, in_worker["images"], repeats)
+        overlap = measure_overlap(worker, jobs[1:], blocks)
+    finally:
+        worker.buffer.close()
+        shutil.rmtree(work, ignore_errors=True)
     load.stop()
 
     print(f"\nWorker with {worker.renderer.args.get('threads')} Cycles threads and {torch_threads} PyTorch "

@@ -25,8 +25,6 @@ import tempfile
 import time
 from typing import Any, Dict, List
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import MIB, LoadMeter, ProcessSampler, machine_line, make_data_dir, print_table, write_yaml  # noqa: E402

@@ -5,16 +5,18 @@ For each resolution (224 and 256 px, 16 samples) and worker count (1 and 2):
 (b) ``threedb run`` renders N jobs: one HDRI, two models, random orientation and camera
     as in examples/quickstart.yaml. It runs EfficientNet-Lite0, the JSON logger and the
     image logger, with ``--threads`` = cores / workers;
-(a) ``plain_bpy_render.py`` renders exactly the jobs that (b) logged (read back from its
-    details.log), one process per worker with the same Cycles thread count, each process
-    taking whole (environment, model) pairs;
+(a) ``plain_bpy_render.py`` renders exactly the jobs that (b) logged, read back from its
+    details.log. It runs one process per worker with the same Cycles thread count, and
+    each process takes whole (environment, model) pairs;
 (c) ``threedb run`` again with a classifier that costs nothing (null_classifier.py), to
     split the gap between the classifier and the rest of the framework.
 
 Images per second are counted two ways. Whole command: N divided by the wall time from
-launch to exit (start-up, loading, rendering, shutdown). Steady state: after the first two
-images of each worker (the first render of a scene pays for Cycles' set-up), the median
-over sliding windows of 2 x workers consecutive completions of the window's rate.
+launch to exit (start-up, loading, rendering, shutdown). Steady state: the median, over
+sliding windows of 2 x workers consecutive completions, of the window's rate. It begins
+once every worker is ready (``threedb run -v`` logs when) and 2 x workers more images are
+done, or, for the plain script, once every process has finished its first two images.
+The first render of a scene pays for Cycles' set-up.
 Completion times are the pixels-in-memory times that the plain script records and, for
 threedb, the modification times of the PNG files that the image logger writes.
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -53,6 +56,7 @@ MODELS = ["mug.blend", "teddy.blend"]
 SAMPLES = 16
 TARGET_STEADY_RATIO = 0.90
 WARMUP_IMAGES_PER_WORKER = 2
+READY_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) INFO \S+: worker \d+ ready on", re.MULTILINE)
 
 
 def experiment_config(resolution: int, renders: int, classifier: str) -> Dict[str, Any]:
@@ -82,19 +86,30 @@ def experiment_config(resolution: int, renders: int, classifier: str) -> Dict[st
     }
 
 
-def steady_rate(finished: Sequence[float], workers: int) -> float:
-    """Return images per second in the steady state (see the module docstring).
+def steady_rate(finished: Sequence[float], workers: int, start: float) -> float:
+    """Return images per second in the steady state, which begins at time ``start``.
 
-    After each worker's first images, the rate over every window of ``2 * workers``
-    consecutive completions is computed, and the median window is returned, so that a burst
-    of load from other processes on a shared machine moves it little.
+    The rate over every window of ``2 * workers`` consecutive completions from ``start`` on
+    is computed, and the median window is returned, so that a burst of load from other
+    processes on a shared machine moves it little.
     """
-    times = sorted(finished)[WARMUP_IMAGES_PER_WORKER * workers - 1:]
+    times = [start] + sorted(t for t in finished if t > start)
     window = 2 * workers
     if len(times) <= window:
         raise ValueError(f"too few images ({len(finished)}) for a steady-state rate")
     rates = [window / max(times[i + window] - times[i], 1e-9) for i in range(len(times) - window)]
     return statistics.median(rates)
+
+
+def workers_ready_at(stderr: str) -> float:
+    """Return the wall-clock time at which the last worker reported ready, from ``threedb run -v``'s log."""
+    ready = []
+    for match in READY_LINE.finditer(stderr):
+        seconds = time.mktime(time.strptime(match.group(1), "%Y-%m-%d %H:%M:%S"))
+        ready.append(seconds + int(match.group(2)) / 1000)
+    if not ready:
+        raise RuntimeError("threedb run -v logged no 'worker ... ready' line")
+    return max(ready)
 
 
 def run_threedb(work: str, data: str, resolution: int, renders: int, workers: int, threads: int,
@@ -105,9 +120,10 @@ def run_threedb(work: str, data: str, resolution: int, renders: int, workers: in
     config = write_yaml(os.path.join(work, name + ".yaml"), experiment_config(resolution, renders, classifier))
     output = os.path.join(work, name)
     command = [sys.executable, "-m", "threedb", "run", config, "--data", data, "--output", output,
-               "--workers", str(workers), "--threads", str(threads), "--no-progress"]
+               "--workers", str(workers), "--threads", str(threads), "--no-progress", "-v"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, BENCHMARKS_DIR, os.environ.get("PYTHONPATH", "")])}
     started = time.monotonic()
+    launched = time.time()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
                                cwd=source)
     sampler = ProcessSampler(process.pid, interval_s=0.1, read_pss=False).start()
@@ -123,13 +139,18 @@ def run_threedb(work: str, data: str, resolution: int, renders: int, workers: in
     finished = sorted(os.stat(os.path.join(images, f"{line['id']}_rgb.png")).st_mtime for line in lines)
     jobs = [{"environment": line["environment"], "model": line["model"], "params": line["render_args"]}
             for line in lines]
-    first = finished[WARMUP_IMAGES_PER_WORKER * workers - 1]
-    steady_images = len(finished) - WARMUP_IMAGES_PER_WORKER * workers
-    cpu_per_image = (sampler.cpu_at(finished[-1]) - sampler.cpu_at(first)) / steady_images
-    by_role = {role: (sampler.cpu_at(finished[-1], role) - sampler.cpu_at(first, role)) / steady_images
+    # The steady state begins once every worker is ready and has finished its first images:
+    # a worker that starts late would otherwise add its start-up to the steady-state CPU.
+    after_ready = [t for t in finished if t > workers_ready_at(stderr)]
+    if len(after_ready) <= WARMUP_IMAGES_PER_WORKER * workers + 2 * workers:
+        raise RuntimeError(f"too few images after every worker was ready ({len(after_ready)}); render more")
+    start = after_ready[WARMUP_IMAGES_PER_WORKER * workers - 1]
+    steady_images = sum(1 for t in finished if t > start)
+    cpu_per_image = (sampler.cpu_at(finished[-1]) - sampler.cpu_at(start)) / steady_images
+    by_role = {role: (sampler.cpu_at(finished[-1], role) - sampler.cpu_at(start, role)) / steady_images
                for role in ("driver", "worker", "logger")}
     return {"jobs": jobs, "finished": finished, "wall": wall, "cpu_per_image": cpu_per_image,
-            "cpu_by_role": by_role}
+            "cpu_by_role": by_role, "first_image_s": finished[0] - launched, "steady_start": start}
 
 
 def run_plain(work: str, data: str, resolution: int, jobs: List[Dict[str, Any]], workers: int,
@@ -142,6 +163,7 @@ def run_plain(work: str, data: str, resolution: int, jobs: List[Dict[str, Any]],
 
     processes = []
     started = time.monotonic()
+    launched = time.time()
     for index, share in enumerate(shares):
         settings = {"data_dir": data, "resolution": resolution, "samples": SAMPLES, "threads": threads, "jobs": share}
         jobs_path = os.path.join(work, f"plain-{resolution}px-{workers}w-{tag}-{index}.json")
@@ -152,6 +174,7 @@ def run_plain(work: str, data: str, resolution: int, jobs: List[Dict[str, Any]],
         processes.append((subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
                           times_path))
     finished: List[float] = []
+    warmed_up: List[float] = []
     steady_cpu = steady_images = 0.0
     for process, times_path in processes:
         _, stderr = process.communicate()
@@ -160,17 +183,20 @@ def run_plain(work: str, data: str, resolution: int, jobs: List[Dict[str, Any]],
         with open(times_path, encoding="utf-8") as handle:
             recorded = json.load(handle)
         finished.extend(recorded["finished"])
+        warmed_up.append(recorded["finished"][WARMUP_IMAGES_PER_WORKER - 1])
         cpu = recorded["cpu"]
         steady_cpu += cpu[-1] - cpu[WARMUP_IMAGES_PER_WORKER - 1]
         steady_images += len(cpu) - WARMUP_IMAGES_PER_WORKER
-    return {"finished": finished, "wall": time.monotonic() - started, "cpu_per_image": steady_cpu / steady_images}
+    return {"finished": finished, "wall": time.monotonic() - started, "cpu_per_image": steady_cpu / steady_images,
+            "first_image_s": min(finished) - launched, "steady_start": max(warmed_up)}
 
 
 def summarise(runs: List[Dict[str, Any]], workers: int) -> Dict[str, float]:
     """Return the mean steady rate, whole-command rate and CPU per image of repeated runs."""
-    return {"steady": statistics.fmean(steady_rate(run["finished"], workers) for run in runs),
+    return {"steady": statistics.fmean(steady_rate(run["finished"], workers, run["steady_start"]) for run in runs),
             "whole": statistics.fmean(len(run["finished"]) / run["wall"] for run in runs),
-            "cpu": statistics.fmean(run["cpu_per_image"] for run in runs)}
+            "cpu": statistics.fmean(run["cpu_per_image"] for run in runs),
+            "first_image_s": statistics.fmean(run["first_image_s"] for run in runs)}
 
 
 def measure(work: str, data: str, resolution: int, renders: int, workers: int, repeats: int, with_null: bool,
@@ -228,6 +254,7 @@ def format_rows(rows: List[Dict[str, Any]]) -> List[List[str]]:
                       f"{row['renders']} x {row['repeats']}",
                       f"{plain['steady']:.2f}", f"{threedb['steady']:.2f}", f"{steady:.2f} ({verdict})",
                       f"{plain['whole']:.2f}", f"{threedb['whole']:.2f}", f"{threedb['whole'] / plain['whole']:.2f}",
+                      f"{plain['first_image_s']:.1f} / {threedb['first_image_s']:.1f}",
                       cpu_text, null_text, share, f"{row['other_cores']:.2f}"])
     return table
 
@@ -278,7 +305,7 @@ def main() -> None:
     print()
     print_table(["resolution", "workers x threads", "renders x runs", "plain img/s (steady)",
                  "threedb img/s (steady)", "ratio steady (target >= 0.90)", "plain img/s (whole)",
-                 "threedb img/s (whole)", "ratio whole",
+                 "threedb img/s (whole)", "ratio whole", "first image after (s): plain / threedb",
                  "CPU s/img: plain / threedb / threedb, null classifier (plain / threedb)",
                  "ratio steady, null classifier", "classifier's share of the CPU gap", "other load (cores)"],
                 format_rows(rows))

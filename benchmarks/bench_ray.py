@@ -7,6 +7,9 @@ Two measurements:
    this machine: a head node and a worker node with 1 CPU each, on 127.0.0.1. Runs go in the order
    local, ray, ray, local, so that a drift in machine load hits both backends alike. Renders
    per second are the run summary's (renders over the run's wall time, worker start included).
+   On a shared machine the wall time depends on other processes, so each run also reports its
+   CPU time per render. It counts ``threedb run`` and its child processes. For Ray runs it
+   adds what every process of the cluster used meanwhile: actors, raylets, GCS and agents.
 2. The cost of the Ray path per result: an actor returns results shaped as a real one (the
    ``rgb`` array plus small values) and the driver copies each into a shared-memory buffer
    slot, as LocalRun does. Reported: the round trip of one call at a time, and the driver's
@@ -22,11 +25,13 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any, Dict, List
 
@@ -42,19 +47,83 @@ def loopback_ray_env(ray_tmp: str) -> Dict[str, str]:
             "RAY_TMPDIR": ray_tmp}
 
 
-def run_threedb(config: str, output: str, env: Dict[str, str], ray_address: str | None) -> Dict[str, float]:
+def children_cpu_s() -> float:
+    """Return the CPU seconds of this process's finished and reaped child processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class ClusterCpuMeter:
+    """Measures the CPU seconds that the processes of a Ray cluster use: ``root_pid`` (the
+    ``ray_cluster.py`` process) and its descendants, which include the actors.
+
+    The raylet does not account for the CPU time of its ended workers, so a thread samples every
+    process of the cluster every ``interval`` seconds and keeps its last reading. An actor that
+    ends is missing at most its last ``interval`` seconds.
+    """
+
+    def __init__(self, root_pid: int, interval: float = 0.25) -> None:
+        self.root_pid = root_pid
+        self.interval = interval
+        self.baseline: Dict[Any, float] = {}
+        self.latest: Dict[Any, float] = {}
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
+
+    def _read(self) -> Dict[Any, float]:
+        import psutil  # noqa: PLC0415
+
+        readings: Dict[Any, float] = {}
+        root = psutil.Process(self.root_pid)
+        try:
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            processes = [root]
+        for process in processes:
+            try:
+                times = process.cpu_times()
+                readings[(process.pid, process.create_time())] = times.user + times.system
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        return readings
+
+    def _sample_until_stopped(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self.latest.update(self._read())
+
+    def start(self) -> None:
+        self.baseline = self._read()
+        self.latest = dict(self.baseline)
+        self.thread.start()
+
+    def stop(self) -> float:
+        """Stop sampling; return the CPU seconds used since :meth:`start`."""
+        self.stopped.set()
+        self.thread.join()
+        self.latest.update(self._read())
+        return sum(self.latest.values()) - sum(self.baseline.values())
+
+
+def run_threedb(config: str, output: str, env: Dict[str, str], ray_address: str | None,
+                cluster_pid: int) -> Dict[str, float]:
     command = [sys.executable, "-m", "threedb", "run", config, "--output", output, "--workers", "2",
                "--threads", "1", "--no-progress", "--seed", "0"]
     if ray_address:
         command += ["--ray", ray_address, "--worker-cpus", "1"]
+    meter = ClusterCpuMeter(cluster_pid) if ray_address else None
+    if meter is not None:
+        meter.start()
+    cpu_before = children_cpu_s()
     started = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     elapsed = time.monotonic() - started
+    cpu = children_cpu_s() - cpu_before + (meter.stop() if meter is not None else 0.0)
     match = SUMMARY.search(result.stdout)
     if result.returncode != 0 or match is None:
         raise RuntimeError(f"threedb run failed ({result.returncode}):\n{result.stderr[-3000:]}")
     renders, _, wall, rate = match.groups()
-    return {"renders": int(renders), "run_s": float(wall), "renders_per_s": float(rate), "command_s": elapsed}
+    return {"renders": int(renders), "run_s": float(wall), "renders_per_s": float(rate), "command_s": elapsed,
+            "cpu_ms_per_render": cpu / int(renders) * 1000}
 
 
 def measure_result_path(address: str, resolution: int) -> Dict[str, float]:
@@ -135,16 +204,18 @@ def main() -> None:
         for number, backend in enumerate(order):
             output = os.path.join(work, f"out{number}")
             load_before = os.getloadavg()[0]
-            result = run_threedb(config, output, env, address if backend == "ray" else None)
+            result = run_threedb(config, output, env, address if backend == "ray" else None, cluster.pid)
             runs[backend].append(result)
             # The 1-minute load average includes this run's own 2 workers; above ~3 on 2 cores,
             # other processes competed for the CPUs.
             print(f"{backend:5s} run {number}: {result['renders']} renders, {result['run_s']:.1f} s, "
-                  f"{result['renders_per_s']:.2f} renders/s (command {result['command_s']:.1f} s; load average "
-                  f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after)", flush=True)
+                  f"{result['renders_per_s']:.2f} renders/s, {result['cpu_ms_per_render']:.0f} CPU ms per render "
+                  f"(command {result['command_s']:.1f} s; load average {load_before:.1f} before, "
+                  f"{os.getloadavg()[0]:.1f} after)", flush=True)
         for backend, results in runs.items():
             print(f"{backend:5s} mean: {statistics.mean(r['renders_per_s'] for r in results):.2f} renders/s, "
-                  f"{statistics.mean(r['run_s'] for r in results):.1f} s per run")
+                  f"{statistics.mean(r['run_s'] for r in results):.1f} s per run, "
+                  f"{statistics.mean(r['cpu_ms_per_render'] for r in results):.0f} CPU ms per render")
 
         import ray  # noqa: PLC0415
 

@@ -1,17 +1,18 @@
 """A minimal standalone bpy script: the baseline that bench_overhead.py compares threedb with.
 
 It renders a list of jobs (environment, model, orientation and camera parameters) the way a
-user would without threedb: for each (environment, model) pair it resets Blender to an
+user would without threedb. For each (environment, model) pair, it resets Blender to an
 empty scene, makes the HDRI the world, appends the model's object from its .blend file and
-adds a camera; for each job it sets the object's rotation and the camera (direction, zoom,
-focal length and depth of field, with the same meaning as threedb's controls), renders,
-and reads the pixels back into a numpy array. It imports only bpy, mathutils and numpy.
+adds a camera. For each job, it sets the object's rotation and the camera (direction, zoom,
+focal length and depth of field, with the same meaning as threedb's controls). It then
+renders and reads the pixels back into a numpy array. It imports only bpy, mathutils and
+numpy.
 
-Render settings: Cycles on the CPU with a fixed thread count, the given samples and
-resolution, no denoising, persistent data on (Blender keeps the scene's render data
-between renders, which is what makes repeated renders of one scene fast), opaque film
-(the HDRI is the background of the Combined pass), and each frame written as a one-part
-uncompressed float32 RGBA OpenEXR file in /dev/shm, read back with
+It renders with Cycles on the CPU with a fixed thread count, the given samples and
+resolution, and no denoising. Persistent data is on: Blender keeps the scene's render data
+between renders, which makes repeated renders of one scene fast. The film is opaque, so
+the HDRI is the background of the Combined pass. Each frame is written as a one-part
+uncompressed float32 RGBA OpenEXR file in /dev/shm and read back with
 ``bpy.data.images.load`` and ``pixels.foreach_get`` (about 2 ms at 224 px).
 
 Usage: ``python plain_bpy_render.py JOBS.json TIMES.json`` where JOBS.json holds

@@ -116,8 +116,8 @@ class BigChungusCyclicBuffer:
     def try_reserve(self) -> int | None:
         """Reserve a free slot for a new result and mark it held by every registered consumer."""
         refs = self.arrays["__refs__"]
-        # One vectorised pass over the reference counts; slots are handed out in turn from
-        # ``_next`` so that every slot is used (and each consumer sees slots in order).
+        # One vectorised pass over the reference counts. Slots are handed out in turn from
+        # ``_next``, so every slot gets used and consumers receive slots in order.
         free = ~refs.any(axis=1)
         if self._reserved:
             free[list(self._reserved)] = False

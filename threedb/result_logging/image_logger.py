@@ -6,16 +6,18 @@
 - ``depth`` (H, W) float32 -> ``images/<id>_depth.npy`` (lossless, scene units);
 - ``uv`` (2, H, W) float32 -> ``images/<id>_uv.npy`` (lossless).
 
-The logger copies an entry's channels out of shared memory and frees the entry at once
-(a copy takes about 0.03 ms at 256 px; converting and compressing take about 1 ms).
+The logger copies an entry's channels out of shared memory and frees the entry at once.
+At 256 px the copy takes about 0.03 ms, while converting and compressing take about 1 ms.
 Conversion to 8 bits, compression and file writes run on a thread pool with one thread
-per core; numpy and deflate release the GIL, so the threads run in parallel.
+per core. numpy's array arithmetic releases the GIL, and so does zlib's deflate.
 
-PNG files are written by :func:`encode_png` rather than Pillow: Pillow tries every PNG row
-filter on every row, which made it about 19 ms per 256 x 256 image on a 2-core AMD EPYC
-virtual machine, against about 1 ms here with one filter (Up) and deflate level 1.
-Deflate uses ISA-L (the ``isal`` package) when it is installed, several times faster than
-zlib, and zlib otherwise. Both release the GIL on large inputs.
+PNG files are written by :func:`encode_png` rather than Pillow. Pillow tries every PNG row
+filter on every row, which took about 19 ms per 256 x 256 image on a 2-core AMD EPYC
+virtual machine. :func:`encode_png` uses one filter (Up) and deflate level 1, about 1 ms
+there. Deflate uses ISA-L (the optional ``isal`` package) when it is installed, several
+times faster than zlib, and zlib otherwise. CPython's zlib releases the GIL while it
+deflates. NOTE: whether ``isal`` does too was not measured (the machine was busy), so its
+threads may take turns.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Items travel to each logger in batches over a pipe: :meth:`LoggerProcesses.dispatch` only
 appends the item to the logger's pending list, and a sender thread pickles everything
-pending as one message. At a few results per second every batch holds one item; when
+pending as one message. At a few results per second every batch contains one item. When
 results arrive faster than a message can be sent, the batches grow, so one pickle and one
 pipe write serve many items. The logger process calls ``log(item)`` for each item of a
 batch and then, if the logger defines it, ``flush()``, so a logger can write each batch to
@@ -66,7 +66,7 @@ def logger_main(index: int, module_name: str, root_dir: str, buffer: Any, config
 class ItemChannel:
     """Sends items to one logger process in batches, from a background thread.
 
-    :meth:`put` never blocks, so a logger that stops reading cannot stall the driver; its
+    :meth:`put` never blocks, so a logger that stops reading cannot stall the driver. Its
     items wait in memory until the driver's stall check names and stops that logger.
     """
 
@@ -92,6 +92,19 @@ class ItemChannel:
             self._condition.notify()
         self._thread.join(timeout=timeout)
 
+    def _picklable(self, batch: List[Any]) -> List[Any]:
+        """Return the items of ``batch`` that pickle, logging each one dropped."""
+        picklable = []
+        for item in batch:
+            try:
+                pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as error:  # noqa: BLE001 - the other items still go out
+                identifier = item.get("id") if isinstance(item, dict) else None
+                logger.error("%s: dropped item %s that could not be pickled: %s", self.name, identifier, error)
+                continue
+            picklable.append(item)
+        return picklable
+
     def _send_loop(self) -> None:
         last_send = 0.0
         while True:
@@ -112,8 +125,7 @@ class ItemChannel:
             try:
                 payload = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:  # noqa: BLE001 - a bad item must not end the channel
-                logger.exception("%s: dropped %d items that could not be pickled", self.name, len(batch))
-                continue
+                payload = pickle.dumps(self._picklable(batch), protocol=pickle.HIGHEST_PROTOCOL)
             try:
                 self.writer.send_bytes(payload)
             except OSError as error:
@@ -153,7 +165,7 @@ class LoggerProcesses:
         """Start every logger and wait until each has registered with the buffer."""
         for process, channel in zip(self.processes, self.channels):
             process.start()
-            # The child holds its own copy of the pipe's read end now. Closing ours lets a write
+            # The child has its own copy of the pipe's read end now. Closing ours lets a write
             # to a logger that died fail at once instead of blocking once the pipe is full.
             channel.reader.close()
         ready: set[int] = set()
