@@ -24,7 +24,7 @@ from threedb.errors import RunError
 from threedb.execution.jobs import Job, job_id, pair_seed
 from threedb.execution.monitor import ResourceMonitor, process_ids
 from threedb.execution.pool import LocalWorkerPool, Message, WorkerHandle, WorkerPool
-from threedb.result_logging.buffer import BigChungusCyclicBuffer, buffer_size_for
+from threedb.result_logging.buffer import BigChungusCyclicBuffer, buffer_size_for, slot_bytes
 from threedb.result_logging.logger_manager import LoggerProcesses
 from threedb.scheduling.search_space import SearchSpace
 
@@ -174,7 +174,8 @@ class LocalRun:
         started = time.monotonic()
         channels = self._channels()
         consumers = len(self.experiment.logger_modules) + 4
-        size = buffer_size_for(self.worker_count, len(self.experiment.logger_modules), self.experiment.buffer_size)
+        size = buffer_size_for(self.worker_count, len(self.experiment.logger_modules), self.experiment.buffer_size,
+                               bytes_per_slot=slot_bytes(channels))
         self.buffer = BigChungusCyclicBuffer(channels, size=size, max_consumers=consumers)
         try:
             self.loggers = LoggerProcesses(self.experiment.logger_modules, self.output_dir, self.buffer,
