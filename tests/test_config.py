@@ -54,7 +54,8 @@ def test_every_problem_reported_at_once(tmp_path, demo_data):
     assert "render_args.sampels: unknown key (did you mean 'samples'?)" in text
     assert "controls[0].rotation_q: unknown parameter of OrientationControl" in text
     assert "controls[0].rotation_x: inverted range" in text
-    assert "controls[1].module" in text and "built-in controls" in text
+    assert "controls[1].module" in text
+    assert "built-in controls" in text
     assert "policy.samples_per_dim" in text
     assert "logging.logger_modules[0]: module 'no.such.logger' not found" in text
     assert len(caught.value.problems) >= 6

@@ -190,7 +190,8 @@ def test_resume_with_other_config_rejected(tmp_path, small_data):
     config["render_args"]["samples"] = 3
     result = threedb("run", write_config(tmp_path, config), "--data", small_data, "--output", output, "--resume")
     assert result.returncode == 2
-    assert "config differs" in result.stderr and "render_args.samples: 2 then, 3 now" in result.stderr
+    assert "config differs" in result.stderr
+    assert "render_args.samples: 2 then, 3 now" in result.stderr
 
 
 def test_same_seed_same_results_any_worker_count(tmp_path, demo_data):

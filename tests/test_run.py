@@ -80,13 +80,15 @@ def test_output_files_written(finished_run):
     lines = read_lines(output)
     for line in lines:
         image = Image.open(output / "images" / f"{line['id']}_rgb.png")
-        assert image.size == (96, 96) and image.mode == "RGB"
+        assert image.size == (96, 96)
+        assert image.mode == "RGB"
         assert (output / "images" / f"{line['id']}_segmentation.npy").is_file()
         assert (output / "images" / f"{line['id']}_depth.npy").is_file()
     assert json.load(open(output / "class_maps.json"))[805] == "soccer ball"
     assert json.load(open(output / "uid_to_targets.json"))["mug"] == [504, 968]
     info = json.load(open(output / "run_info.json"))
-    assert info["seed"] == 0 and info["versions"]["blender"] == "5.0.1"
+    assert info["seed"] == 0
+    assert info["versions"]["blender"] == "5.0.1"
     assert (output / "config.yaml").is_file()
 
 

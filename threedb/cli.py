@@ -12,6 +12,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, List
 
+from threedb._standalone import LOG_FORMAT, log_level
 from threedb.errors import ThreeDBError
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def _connect_ray(args: argparse.Namespace, experiment: Experiment) -> None:
     """Connect to the Ray cluster and check that it has room for the workers, before any output is written."""
     from threedb.execution.ray_pool import check_capacity, connect  # noqa: PLC0415
 
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    level = log_level(args.verbose)
     connect(args.ray, level)
     check_capacity(args.workers, args.worker_cpus, args.worker_gpus)
     if experiment.render_args.get("use_gpu") and not args.worker_gpus:
@@ -149,7 +150,7 @@ def _run_experiment(args: argparse.Namespace, experiment: Experiment) -> int:
         prepare_output_dir(output_dir)
         write_run_files(output_dir, experiment, seed, args.workers)
 
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    level = log_level(args.verbose)
     threads, pool_factory = args.threads, None
     if args.ray:
         from threedb.execution.ray_pool import RayWorkerPool  # noqa: PLC0415
@@ -207,8 +208,7 @@ def main(argv: List[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = getattr(args, "verbose", 0)
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=log_level(verbose), format=LOG_FORMAT)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return int(args.func(args) or 0)

@@ -1,4 +1,4 @@
-"""A classifier that raises on every second input it sees, to test failing inference."""
+"""A classifier that raises on every second input it receives, to test failing inference."""
 
 import torch
 

@@ -1,6 +1,6 @@
 """The driver of a run on this machine: policies, scheduler, worker processes, buffer and loggers.
 
-Policies run in threads, one per (environment, model) pair; each asks for batches of points
+Policies run in threads, one per (environment, model) pair; each requests batches of points
 and blocks until their results come back. The scheduler in the main thread hands jobs to
 worker processes, at most ``MAX_IN_FLIGHT`` per worker, preferring a worker that already has
 the job's environment and model loaded. Results go into the shared-memory buffer (the
@@ -356,7 +356,9 @@ class LocalRun:
                            worker.index, reason, len(lost))
             # Only the job the worker was running is blamed; the ones queued behind it go back
             # unblamed. Without a "started" message, the oldest job in flight was running.
-            running = worker.running if worker.running in worker.in_flight else (lost[0].id if lost else None)
+            running = worker.running
+            if running not in worker.in_flight:
+                running = lost[0].id if lost else None
             for job in reversed(lost):
                 self.buffer.release(job.slot)
                 job.slot = None

@@ -142,7 +142,7 @@ class LocalWorkerPool(WorkerPool):
             args=(index, self.experiment, self.buffer, tasks, PipeSender(writer), self.threads, self.seed,
                   self.log_level))
         process.start()
-        writer.close()  # the worker holds the only write end, so its death ends the pipe
+        writer.close()  # the worker has the only write end, so its death ends the pipe
         old = self.handles.get(index)
         if old is not None:
             old.reader.close()
@@ -160,7 +160,7 @@ class LocalWorkerPool(WorkerPool):
                         break
                     messages.append(reader.recv())
                 except (EOFError, OSError):
-                    break  # the worker died; LocalRun sees it through is_alive()
+                    break  # the worker died; LocalRun detects it through is_alive()
         return messages
 
     def close(self) -> None:

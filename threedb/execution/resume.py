@@ -48,11 +48,11 @@ def read_completed(details_path: str) -> Dict[str, Dict[str, Any]]:
 
 
 def check_resumable(output_dir: str, experiment: Experiment, seed: int | None) -> int:
-    """Check that ``output_dir`` holds a run of the same config; return the seed to use."""
+    """Check that ``output_dir`` contains a run of the same config; return the seed to use."""
     info_path = os.path.join(output_dir, "run_info.json")
     config_path = os.path.join(output_dir, "config.yaml")
     if not (os.path.isfile(info_path) and os.path.isfile(config_path)):
-        raise OutputDirError(f"cannot resume: {output_dir} holds no earlier run (run_info.json and config.yaml missing)")
+        raise OutputDirError(f"cannot resume: {output_dir} contains no earlier run (run_info.json and config.yaml missing)")
     with open(info_path, encoding="utf-8") as handle:
         info = json.load(handle)
     with open(config_path, encoding="utf-8") as handle:

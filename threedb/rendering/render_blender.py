@@ -1,7 +1,7 @@
 """Blender renderer on the ``bpy`` 5.0 package: Cycles, one render pass per image.
 
 Each render writes one multi-part OpenEXR file on tmpfs (``/dev/shm`` where it exists) that
-holds every requested pass, and reads it back with the OpenImageIO module shipped in the bpy
+contains every requested pass, and reads it back with the OpenImageIO module shipped in the bpy
 wheel. Blender 5 removed ``scene.node_tree`` and, in background mode, the Viewer node, so the
 compositor is not used at all.
 
@@ -185,7 +185,7 @@ class BlenderRenderer(BaseRenderer):
         added = [o for o in bpy.data.objects if o not in before and o.name in self.scene.objects]
         meshes = [o for o in added if o.type == "MESH"]
         if not meshes:
-            raise DataError(f"model file holds no mesh object: {model}")
+            raise DataError(f"model file contains no mesh object: {model}")
         obj = self._single_object(meshes, added)
         for mesh_object in meshes:
             mesh_object.pass_index = OBJECT_PASS_INDEX

@@ -2,7 +2,7 @@
 
 A logger runs in its own process. It is constructed as
 ``Logger(root_dir, result_buffer, config)``, calls ``result_buffer.register()`` once, and then
-receives every result through ``log(item)``. ``item`` holds ``id``, ``environment``,
+receives every result through ``log(item)``. ``item`` contains ``id``, ``environment``,
 ``model``, ``render_args`` (``{"Control.param": value}``), ``target`` and ``result_ix``;
 the result's arrays are ``result_buffer[item["result_ix"]]``, and the logger must call
 ``result_buffer.free(item["result_ix"], regid)`` when done with them. ``log(None)`` marks the

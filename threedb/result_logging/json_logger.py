@@ -1,6 +1,6 @@
 """JSON lines logger: ``details.log`` with one JSON object per result, with real JSON types.
 
-Each line holds ``id``, ``environment``, ``model``, ``render_args``, ``status``, ``target``
+Each line contains ``id``, ``environment``, ``model``, ``render_args``, ``status``, ``target``
 and every small channel of the result (``is_correct``, ``loss``, ``prediction``, ...).
 Image channels are left to the image logger. Failed jobs are logged with ``status:
 "failed"`` and their ``error``. Lines are flushed after each batch of items that the logger
