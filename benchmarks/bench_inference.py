@@ -10,10 +10,9 @@ evaluator, result buffer) with the Cycles thread count of a 1-worker run on this
    batch sizes 1, 2, 4 and 8. The table gives the time per image and whether batched
    outputs equal the outputs of one image at a time, bit for bit and in the logged values
    (prediction, is_correct, loss).
-3. Overlap: the same jobs rendered one after the other while the previous image is
-   classified in a second thread, against render-then-classify, in alternating blocks.
-   This prototypes the worker change that benchmarks/PROPOSALS.md describes; it calls the
-   renderer, controls, model and evaluator the way ``Worker.compute`` does.
+3. Overlap: the same jobs scored on a second thread while the next one renders, as a
+   local worker process runs them (``Worker.render`` on the main thread, ``Worker.score``
+   on the other), against render-then-score, in alternating blocks.
 
 Run: ``python benchmarks/bench_inference.py [--quick]``
 """
@@ -37,10 +36,10 @@ from bench_overhead import experiment_config  # noqa: E402
 
 from threedb.config import build_experiment, load_config  # noqa: E402
 from threedb.execution.jobs import Job, job_id  # noqa: E402
-from threedb.execution.worker import Worker, _control_args  # noqa: E402
+from threedb.execution.worker import Worker  # noqa: E402
 from threedb.rendering.demo_data import ensure_demo_data  # noqa: E402
 from threedb.result_logging.buffer import BigChungusCyclicBuffer  # noqa: E402
-from threedb.scheduling.search_space import SearchSpace, split_by_control  # noqa: E402
+from threedb.scheduling.search_space import SearchSpace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -145,45 +144,24 @@ def measure_alone(worker: Worker, images: List[torch.Tensor], repeats: int) -> L
     return rows
 
 
-def render_only(worker: Worker, job: Dict[str, Any]) -> torch.Tensor:
-    """Apply the controls, render and undo the controls, as ``Worker.compute`` does; return rgb."""
-    uid = worker.renderer.get_model_uid(job["model"])
-    context = worker.renderer.get_context_dict(uid, worker.evaluator.get_segmentation_label(uid))
-    grouped = split_by_control(job["params"])
-    applied = []
-    try:
-        for control in worker.pre_controls:
-            control.apply(context, _control_args(control, grouped))
-            applied.append(control)
-        outputs = worker.renderer.render(uid, None, None, job_seed=int(job["id"][:8], 16))
-    finally:
-        for control in reversed(applied):
-            control.unapply(context)
-    return torch.from_numpy(outputs["rgba"])[:3].clamp(0, 1).contiguous()
-
-
-def classify(worker: Worker, rgb: torch.Tensor) -> Dict[str, Any]:
-    logits = worker.model(rgb.unsqueeze(0))[0]
-    return worker.evaluator.summary_stats(logits, worker.evaluator.get_target("mug"))
-
-
 def measure_overlap(worker: Worker, jobs: List[Dict[str, Any]], blocks: int) -> Dict[str, float]:
-    """Return images per second for render-then-classify and for render-while-classifying."""
+    """Return images per second for render-then-score and for scoring on a second thread
+    while the next job renders, as a local worker process does (``worker_main``)."""
     rates: Dict[str, List[float]] = {"sequential": [], "overlapped": []}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score") as pool:
         for _ in range(blocks):
             started = time.perf_counter()
             for job in jobs:
-                classify(worker, render_only(worker, job))
+                worker.score(job, worker.render(job))
             rates["sequential"].append(len(jobs) / (time.perf_counter() - started))
 
             started = time.perf_counter()
             previous = None
             for job in jobs:
-                rgb = render_only(worker, job)
+                rendered = worker.render(job)
                 if previous is not None:
                     previous.result()
-                previous = pool.submit(classify, worker, rgb)
+                previous = pool.submit(worker.score, job, rendered)
             previous.result()
             rates["overlapped"].append(len(jobs) / (time.perf_counter() - started))
     return {name: statistics.median(values) for name, values in rates.items()}
@@ -223,8 +201,8 @@ def main() -> None:
          row["logged_same"], f"{row['loss_diff']:.2e}"] for row in alone])
     print()
     print_table(["worker loop", "images/s", "vs sequential"], [
-        ["render, then classify", f"{overlap['sequential']:.2f}", "1.00"],
-        ["render next while classifying", f"{overlap['overlapped']:.2f}",
+        ["render, then score", f"{overlap['sequential']:.2f}", "1.00"],
+        ["score on a second thread while the next job renders", f"{overlap['overlapped']:.2f}",
          f"{overlap['overlapped'] / overlap['sequential']:.2f}"]])
     print(f"\nOther processes used {load.other_cores:.2f} cores on average during this benchmark.")
 

@@ -269,6 +269,8 @@ def main() -> None:
                         help="runs of each variant per configuration (default: 2, or 1 with --quick)")
     parser.add_argument("--workers", type=int, action="append", metavar="W",
                         help="worker counts to measure (repeatable; default: 1 and 2)")
+    parser.add_argument("--resolution", type=int, action="append", metavar="PX",
+                        help="image sizes to measure (repeatable; default: 224 and 256, or 224 with --quick)")
     parser.add_argument("--keep", action="store_true", help="keep the runs' output folders")
     parser.add_argument("--source", default=REPO_DIR, metavar="DIR",
                         help="folder holding the threedb package to measure, e.g. a copy with a proposed "
@@ -280,7 +282,7 @@ def main() -> None:
     repeats = args.repeats or (1 if args.quick else 2)
     if renders % (len(ENVIRONMENTS) * len(MODELS)) or renders < 8:
         parser.error(f"--renders must be a multiple of {len(ENVIRONMENTS) * len(MODELS)} and at least 8")
-    resolutions = [224] if args.quick else [224, 256]
+    resolutions = args.resolution or ([224] if args.quick else [224, 256])
     worker_counts = args.workers or [1, 2]
 
     work = tempfile.mkdtemp(prefix="threedb-bench-overhead-")

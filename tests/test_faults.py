@@ -63,6 +63,23 @@ def test_job_killing_every_worker_marked_failed(tmp_path, small_data):
     assert "1 jobs failed" in result.stdout
 
 
+def test_worker_killed_while_scoring_blames_the_right_job(tmp_path, small_data):
+    # The worker scores job k on a second thread while it renders job k+1, so it dies with two
+    # jobs under way. Both rerun alone; only the one that kills again is charged.
+    config = tiny_config(policy={"module": "threedb.policies.grid_search", "samples_per_dim": 5})
+    config["controls"] = [{"module": "faults.kill_while_scoring", "args": {"kill_value": 0.5}}]
+    output = str(tmp_path / "out")
+    result = threedb("run", write_config(tmp_path, config), "--data", small_data, "--output", output)
+    assert result.returncode == 1
+    assert "both rerun alone" in result.stderr
+    records = lines(output)
+    assert sorted(r["render_args"]["KillWhileScoring.value"] for r in records) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    failed = [r for r in records if r["status"] == "failed"]
+    assert [r["render_args"]["KillWhileScoring.value"] for r in failed] == [0.5]
+    assert "worker process died 3 times" in failed[0]["error"]
+    assert len({r["id"] for r in records}) == 5
+
+
 def test_raising_control_fails_only_its_jobs(tmp_path, small_data):
     config = tiny_config(policy={"module": "threedb.policies.grid_search", "samples_per_dim": 3})
     config["controls"] = [{"module": "faults.raising_control"}]

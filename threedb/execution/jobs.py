@@ -20,12 +20,17 @@ class Job:
     seed: int
     attempts: int = 0
     slot: int | None = None
+    isolate: bool = False
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def message(self) -> Dict[str, Any]:
         """Return what a worker needs, as a plain picklable dict."""
-        return {"id": self.id, "environment": self.environment, "model": self.model,
-                "params": self.params, "seed": self.seed, "slot": self.slot}
+        message = {"id": self.id, "environment": self.environment, "model": self.model,
+                   "params": self.params, "seed": self.seed, "slot": self.slot}
+        if self.isolate:
+            # A worker died while this job and another were under way: run it alone.
+            message["isolate"] = True
+        return message
 
 
 def job_id(run_seed: int, environment: str, model: str, point_index: int, params: Dict[str, Any]) -> str:

@@ -30,7 +30,7 @@ from threedb.scheduling.search_space import SearchSpace
 
 logger = logging.getLogger(__name__)
 
-MAX_IN_FLIGHT = 2          # jobs queued per worker, so a worker rarely waits for the driver
+MAX_IN_FLIGHT = 3          # jobs per worker: one being scored, one rendering, one waiting in its queue
 MAX_ATTEMPTS = 3           # a job that killed this many workers is logged as failed
 WORKER_START_TIMEOUT_S = 300.0
 Pair = Tuple[str, str]
@@ -294,8 +294,9 @@ class LocalRun:
         elif kind == "start_failed":
             raise RunError(f"worker {index} failed to start: {payload}")
         elif kind == "started":
-            worker.running = str(identifier)
+            worker.running.append(str(identifier))
         elif kind == "done":
+            worker.forget(str(identifier))
             job = worker.in_flight.pop(str(identifier))
             values = dict(payload)
             channels = values.pop("_channels", None)
@@ -303,6 +304,7 @@ class LocalRun:
                 self.buffer.write(job.slot, channels)
             self._finish(job, values)
         elif kind == "failed":
+            worker.forget(str(identifier))
             job = worker.in_flight.pop(str(identifier))
             self.buffer.release(job.slot)
             self._fail(job, str(payload))
@@ -354,16 +356,24 @@ class LocalRun:
                                    f"(last: {reason}); run with -v to see their log")
             logger.warning("worker %d died (%s) with %d jobs in flight; starting a replacement",
                            worker.index, reason, len(lost))
-            # Only the job the worker was running is blamed; the ones queued behind it go back
-            # unblamed. Without a "started" message, the oldest job in flight was running.
-            running = worker.running
-            if running not in worker.in_flight:
-                running = lost[0].id if lost else None
+            # Only a job the worker was rendering or scoring can have killed it; the ones queued
+            # behind go back unblamed. Without "started" messages, the oldest job in flight was
+            # running. A local worker scores one job while it renders the next, so two jobs may
+            # be under way: neither is blamed, and both rerun alone to learn which one it was.
+            under_way = [job_id for job_id in worker.running if job_id in worker.in_flight]
+            if not under_way and lost:
+                under_way = [lost[0].id]
+            if len(under_way) > 1:
+                logger.warning("worker %d was rendering one job and scoring another; both rerun alone",
+                               worker.index)
             for job in reversed(lost):
                 self.buffer.release(job.slot)
                 job.slot = None
-                if job.id == running:
-                    job.attempts += 1
+                if job.id in under_way:
+                    if len(under_way) == 1:
+                        job.attempts += 1
+                    else:
+                        job.isolate = True
                 if job.attempts >= MAX_ATTEMPTS:
                     self._fail(job, f"worker process died {job.attempts} times while running this job "
                                     f"(last: {reason})")

@@ -6,8 +6,10 @@ scheduling, retry and logging code drives local processes and Ray actors.
 Messages from workers are tuples ``(kind, worker_index, job_id, payload)``:
 
 - ``("ready", i, None, device)`` once a worker has loaded its model;
-- ``("started", i, job_id, None)`` when a worker begins a job (optional: without it, the
-  driver takes the oldest job in flight as the one a dead worker was running);
+- ``("started", i, job_id, None)`` when a worker begins to render a job (optional: without
+  it, the driver takes the oldest job in flight as the one a dead worker was running). A
+  local worker may start the next job before the previous one is done: it scores one job
+  while it renders the next;
 - ``("start_failed", i, None, error)`` if it could not start;
 - ``("done", i, job_id, values)``: the job's small values (``is_correct``, ``loss``, ...).
   A worker that cannot write into the driver's shared memory adds ``"_channels"``, the
@@ -42,7 +44,12 @@ class WorkerHandle:
     pair: Pair | None = None
     in_flight: Dict[str, Job] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
-    running: str | None = None
+    running: List[str] = field(default_factory=list)
+
+    def forget(self, job_id: str) -> None:
+        """Drop a finished job from ``running``, the jobs this worker reported as started."""
+        if job_id in self.running:
+            self.running.remove(job_id)
 
     def submit(self, job: Dict[str, Any]) -> None:
         raise NotImplementedError

@@ -4,6 +4,9 @@ Per job, the worker loads the (environment, model) pair unless it is loaded alre
 applies the pre-processing controls, renders, undoes those controls and applies the
 post-processing controls. Finally it runs the model, scores the prediction, and writes every
 channel straight into the result slot the driver reserved.
+
+Rendering and scoring are separate steps (:meth:`Worker.render`, :meth:`Worker.score`), so a
+local worker process scores one job on a second thread while Blender renders the next.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import logging
 import os
 import signal
 import sys
+import threading
 import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
 import numpy as np
@@ -36,6 +42,16 @@ def _make_controls(experiment: Experiment) -> Tuple[List[Any], List[Any]]:
 
 def _control_args(control: Any, grouped: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     return dict(grouped.get(type(control).__name__, {}))
+
+
+@dataclass
+class Rendered:
+    """A rendered job on its way from :meth:`Worker.render` to :meth:`Worker.score`."""
+
+    outputs: Dict[str, Any]
+    target: Any
+    label: int
+    grouped: Dict[str, Dict[str, Any]]
 
 
 class Worker:
@@ -73,7 +89,13 @@ class Worker:
 
     def compute(self, job: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         """Render and score one job; return ``(channels for the buffer, small values for the driver)``."""
-        torch = self.torch
+        return self.score(job, self.render(job))
+
+    def render(self, job: Dict[str, Any]) -> Rendered:
+        """Load the job's scene if needed, apply the pre-processing controls and render.
+
+        Blender runs here, so this must be called from the thread that imported ``bpy``.
+        """
         pair = (job["environment"], job["model"])
         if self.loaded != pair:
             self.loaded = None
@@ -95,25 +117,32 @@ class Worker:
         finally:
             for control in reversed(applied):
                 control.unapply(context)
+        return Rendered(outputs=outputs, target=target, label=label, grouped=grouped)
 
-        image = torch.from_numpy(outputs.pop("rgba"))
+    def score(self, job: Dict[str, Any], rendered: Rendered) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        """Apply the post-processing controls, run the model and score its prediction.
+
+        Touches no Blender data, so it may run on another thread while the next job renders.
+        """
+        outputs, grouped = rendered.outputs, rendered.grouped
+        image = self.torch.from_numpy(outputs.pop("rgba"))
         for control in self.post_controls:
             image = control.apply(image, _control_args(control, grouped))
         rgb = image[:3].clamp(0, 1).contiguous()
 
         logits = self.model(rgb.unsqueeze(0))[0]
-        stats = self.evaluator.summary_stats(logits, target)
+        stats = self.evaluator.summary_stats(logits, rendered.target)
 
         channels: Dict[str, Any] = {"rgb": rgb.numpy()}
         if "segmentation" in outputs:
-            channels["segmentation"] = np.where(outputs["segmentation"] > 0, label, -1).astype(np.int32)
+            channels["segmentation"] = np.where(outputs["segmentation"] > 0, rendered.label, -1).astype(np.int32)
         for name in ("depth", "uv"):
             if name in outputs:
                 channels[name] = outputs[name]
         channels.update({k: v for k, v in stats.items() if k in self.channel_names})
 
         small = {k: _plain(v) for k, v in stats.items()}
-        small["target"] = target
+        small["target"] = rendered.target
         return channels, small
 
 
@@ -125,9 +154,40 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class _Reporter:
+    """The result channel, shared by the render thread and the scoring thread."""
+
+    def __init__(self, results: Any) -> None:
+        self.results = results
+        self.lock = threading.Lock()
+
+    def put(self, message: Tuple[str, int, Any, Any]) -> None:
+        with self.lock:
+            self.results.put(message)
+
+
+def _score_and_report(worker: Worker, index: int, job: Dict[str, Any], rendered: Rendered,
+                      reporter: _Reporter) -> None:
+    try:
+        channels, values = worker.score(job, rendered)
+        worker.buffer.write(job["slot"], channels)
+    except Exception as error:  # noqa: BLE001 - a failing job must not stop the worker
+        logger.warning("job %s failed: %s", job["id"], error)
+        reporter.put(("failed", index, job["id"], f"{type(error).__name__}: {error}"))
+        return
+    reporter.put(("done", index, job["id"], values))
+
+
 def worker_main(index: int, experiment: Experiment, buffer: Any, tasks: Any, results: Any,
                 threads: int, seed: int, log_level: int) -> None:
-    """Entry point of a worker process: report ``ready``, then serve jobs until ``None``."""
+    """Entry point of a worker process: report ``ready``, then serve jobs until ``None``.
+
+    The main thread renders and a second thread scores. While job k is scored, job k+1
+    already renders, so the model's time overlaps Blender's instead of adding to it. At most
+    one job is scored at a time. A job marked ``isolate`` runs alone: nothing is scored while
+    it renders, and the next job waits for its score. The driver marks both jobs that way
+    after a worker died with two jobs under way, to learn which one killed it.
+    """
     # Ctrl-C reaches the whole process group; the driver decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=log_level, format=f"%(asctime)s worker-{index} %(levelname)s %(name)s: %(message)s")
@@ -139,20 +199,30 @@ def worker_main(index: int, experiment: Experiment, buffer: Any, tasks: Any, res
     except Exception as error:  # noqa: BLE001 - the driver reports start-up failures
         results.put(("start_failed", index, None, f"{type(error).__name__}: {error}\n{traceback.format_exc()}"))
         return
-    results.put(("ready", index, None, worker.renderer.device))
+    reporter = _Reporter(results)
+    reporter.put(("ready", index, None, worker.renderer.device))
     logger.info("worker %d started (pid %d, device %s)", index, os.getpid(), worker.renderer.device)
 
+    scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threedb-score")
+    scoring: Future | None = None
     while True:
         job = tasks.get()
         if job is None:
             break
-        results.put(("started", index, job["id"], None))
+        if job.get("isolate") and scoring is not None:
+            scoring.result()
+        reporter.put(("started", index, job["id"], None))
         try:
-            values = worker.run_job(job)
+            rendered = worker.render(job)
         except Exception as error:  # noqa: BLE001 - a failing job must not stop the worker
             logger.warning("job %s failed: %s", job["id"], error)
-            results.put(("failed", index, job["id"], f"{type(error).__name__}: {error}"))
+            reporter.put(("failed", index, job["id"], f"{type(error).__name__}: {error}"))
             continue
-        results.put(("done", index, job["id"], values))
+        if scoring is not None:
+            scoring.result()
+        scoring = scorer.submit(_score_and_report, worker, index, job, rendered, reporter)
+        if job.get("isolate"):
+            scoring.result()
+    scorer.shutdown(wait=True)
     buffer.close()
     logger.info("worker %d stopped", index)
