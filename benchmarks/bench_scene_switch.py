@@ -5,13 +5,16 @@
    twice after each load. A switch costs the ``setup_render`` time plus the extra time of
    the first render after it (Cycles rebuilds its scene data: BVH, textures) over the
    second. Renders are 64 px with 4 samples: the rebuild does not depend on resolution.
-   A last row prototypes a cheaper model switch that keeps the scene (PROPOSALS.md).
+   When only the model changes, ``setup_render`` keeps the scene and swaps the model. The
+   row "model, full reload" forces the full reset that every switch paid before.
 2. Count: the real scheduler (``LocalRun``, with the real buffer and JSON logger) hands
    about 1,000 jobs over 4 environments x 4 models to 2 workers. The workers are fake
    (threads that sleep 2 ms per job and 10 ms per scene switch instead of rendering), so
    only the scheduler's choices are measured. The same run with a scheduler that ignores
    which scene a worker has loaded (it takes the next pair with pending jobs in turn, as
-   FIFO order would when policies submit small interleaved batches) gives the baseline.
+   FIFO order would when policies submit small interleaved batches) gives the baseline, and
+   threedb's earlier rule (keep the loaded pair, else the pair with the most pending jobs,
+   whatever its environment) shows what preferring the loaded environment adds.
    Both run with policies submitting each pair's points at once (``batch_size`` 1000) and
    in batches of 8 that wait for their results, as adaptive policies do.
 
@@ -44,7 +47,7 @@ from threedb.execution.pool import Message, WorkerHandle, WorkerPool  # noqa: E4
 from threedb.rendering.demo_data import ensure_demo_data  # noqa: E402
 
 ENVIRONMENTS = ["city.exr", "forest.exr", "studio.exr", "sunset.exr"]
-MODELS = ["bicycle.blend", "teddy.blend", "mug.blend", "teddy.blend"]
+MODELS = ["bicycle.blend", "teddy.blend", "mug.blend", "soccer_ball.blend"]
 FAKE_RENDER_S = 0.002
 FAKE_SWITCH_S = 0.010
 JOBS_PER_PAIR = 63  # 16 pairs x 63 = 1,008 jobs
@@ -63,12 +66,15 @@ def time_switches(data: str, rounds: int) -> List[List[str]]:
     for round_index in range(rounds):
         env_a, env_b = ENVIRONMENTS[round_index % 2], ENVIRONMENTS[2 + round_index % 2]
         model_a, model_b = MODELS[round_index % 2], MODELS[2 + round_index % 2]
-        sequence += [("environment", env_b, model_a), ("model", env_b, model_b), ("both", env_a, model_a),
-                     ("same pair reloaded", env_a, model_a)]
+        sequence += [("environment", env_b, model_a), ("model, swapped in place", env_b, model_b),
+                     ("model, full reload", env_b, model_a), ("both", env_a, model_a),
+                     ("same pair, model swapped again", env_a, model_a)]
     renderer.setup_render(sequence[-1][2], sequence[-1][1])
 
     measured: Dict[str, Dict[str, List[float]]] = {}
     for kind, env, model in sequence:
+        if kind == "model, full reload":
+            renderer.loaded = None  # forget the loaded pair: setup_render resets Blender
         started = time.perf_counter()
         renderer.setup_render(model, env)
         setup = time.perf_counter() - started
@@ -78,25 +84,6 @@ def time_switches(data: str, rounds: int) -> List[List[str]]:
             renderer.render(model)
             renders.append(time.perf_counter() - started)
         entry = measured.setdefault(kind, {"setup": [], "first": [], "second": []})
-        entry["setup"].append(setup)
-        entry["first"].append(renders[0])
-        entry["second"].append(renders[1])
-
-    # The prototype of a cheaper model switch (benchmarks/PROPOSALS.md): keep the scene and
-    # Cycles' data, remove the old model object and append the new one.
-    for index in range(2 * rounds):
-        model = MODELS[index % len(MODELS)]
-        started = time.perf_counter()
-        renderer.bpy.data.objects.remove(renderer.object, do_unlink=True)
-        renderer.object = renderer.load_model(os.path.join(data, "blender_models", model))
-        renderer.frame_camera((0.0, -1.0, 0.35), 1.0)
-        setup = time.perf_counter() - started
-        renders = []
-        for _ in range(2):
-            started = time.perf_counter()
-            renderer.render(model)
-            renders.append(time.perf_counter() - started)
-        entry = measured.setdefault("model, swapped in place (prototype)", {"setup": [], "first": [], "second": []})
         entry["setup"].append(setup)
         entry["first"].append(renders[0])
         entry["second"].append(renders[1])
@@ -197,9 +184,9 @@ class RoundRobinRun(LocalRun):
         return self.pending[pairs[self.turn]].popleft()
 
 
-class SameEnvironmentFirstRun(LocalRun):
-    """The scheduler change proposed in PROPOSALS.md: when a worker must change pairs, prefer
-    a pair with the environment it has loaded (a model-only switch can keep the scene)."""
+class MostPendingRun(LocalRun):
+    """threedb's earlier rule: keep the loaded pair, else take the pair with the most pending
+    jobs that no other worker is on, whatever its environment."""
 
     def _choose(self, worker: WorkerHandle) -> Any:
         if worker.pair and self.pending.get(worker.pair):
@@ -209,8 +196,7 @@ class SameEnvironmentFirstRun(LocalRun):
         if not candidates:
             return None
         free = [c for c in candidates if c[1] not in taken]
-        environment = worker.pair[0] if worker.pair else None
-        _, pair = max(free or candidates, key=lambda c: (c[1][0] == environment, c[0]))
+        _, pair = max(free or candidates, key=lambda c: c[0])
         return self.pending[pair].popleft()
 
 
@@ -247,8 +233,8 @@ def main() -> None:
         cost_rows = time_switches(data, rounds)
         count_rows = []
         for batch_size in (1000, 8):
-            for run_class, label in ((LocalRun, "threedb (keeps loaded scenes)"),
-                                     (SameEnvironmentFirstRun, "proposed (then same environment first)"),
+            for run_class, label in ((LocalRun, "threedb (loaded pair, then loaded environment)"),
+                                     (MostPendingRun, "earlier threedb (loaded pair, then most pending)"),
                                      (RoundRobinRun, "baseline (pairs in turn)")):
                 counted = count_switches(work, data, run_class, batch_size, jobs_per_pair)
                 per_thousand = 1000 * counted["loads"] / counted["jobs"]

@@ -132,6 +132,33 @@ def test_scene_switches_do_not_grow_data_blocks(demo_data):
     assert counts[0] == counts[1] == counts[2]
 
 
+def test_model_swap_keeps_world_and_matches_full_reload(demo_data):
+    renderer = BlenderRenderer(demo_data, SETTINGS, seed=3)
+    bpy = renderer.bpy
+    renderer.setup_render("mug.blend", "studio.exr")
+    renderer.render("mug", job_seed=1)
+    renderer.scene.world["swap_test_mark"] = 1  # survives a swap, not a reset
+    counts = (len(bpy.data.objects), len(bpy.data.materials), len(bpy.data.images), len(bpy.data.meshes))
+
+    renderer.setup_render("teddy.blend", "studio.exr")
+    assert renderer.scene.world.get("swap_test_mark") == 1  # swapped in place: no reset
+    assert "mug" not in {o.name.split(".")[0] for o in renderer.scene.objects}
+    swapped = renderer.render("teddy", job_seed=1)
+    # Swapping back and forth leaves nothing behind.
+    renderer.setup_render("mug.blend", "studio.exr")
+    renderer.setup_render("teddy.blend", "studio.exr")
+    renderer.setup_render("mug.blend", "studio.exr")
+    assert (len(bpy.data.objects), len(bpy.data.materials), len(bpy.data.images), len(bpy.data.meshes)) == counts
+
+    renderer.loaded = None  # force the full reset that a new environment gets
+    renderer.setup_render("teddy.blend", "studio.exr")
+    assert renderer.scene.world.get("swap_test_mark") is None
+    reloaded = renderer.render("teddy", job_seed=1)
+    for name in ("rgba", "segmentation", "depth"):
+        assert np.array_equal(swapped[name], reloaded[name]), name
+    assert (swapped["segmentation"] > 0).mean() > 0.05
+
+
 # The tests below load their own scenes, which replaces the shared renderer's scene (one bpy
 # scene per process), so they stay at the end of this file.
 

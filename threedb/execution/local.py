@@ -3,7 +3,7 @@
 Policies run in threads, one per (environment, model) pair; each requests batches of points
 and blocks until their results come back. The scheduler in the main thread hands jobs to
 worker processes, at most ``MAX_IN_FLIGHT`` per worker, preferring a worker that already has
-the job's environment and model loaded. Results go into the shared-memory buffer (the
+the job's environment and model loaded, then one with the job's environment. Results go into the shared-memory buffer (the
 worker writes its slot directly) and from there to the logger processes.
 """
 
@@ -255,7 +255,10 @@ class LocalRun:
         if not candidates:
             return None
         free = [c for c in candidates if c[1] not in taken]
-        _, pair = max(free or candidates, key=lambda c: c[0])
+        # Among pairs that no other worker is on, prefer one with this worker's environment,
+        # because the renderer then swaps only the model. Then prefer the most pending jobs.
+        environment = worker.pair[0] if worker.pair else None
+        _, pair = max(free or candidates, key=lambda c: (c[1][0] == environment, c[0]))
         return self.pending[pair].popleft()
 
     def _dispatch(self) -> bool:
