@@ -14,10 +14,10 @@ per core. numpy's array arithmetic releases the GIL, and so does zlib's deflate.
 PNG files are written by :func:`encode_png` rather than Pillow. Pillow tries every PNG row
 filter on every row, which took about 19 ms per 256 x 256 image on a 2-core AMD EPYC
 virtual machine. :func:`encode_png` uses one filter (Up) and deflate level 1, about 1 ms
-there. Deflate uses ISA-L (the optional ``isal`` package) when it is installed, several
-times faster than zlib, and zlib otherwise. CPython's zlib releases the GIL while it
-deflates. NOTE: whether ``isal`` does too was not measured (the machine was busy), so its
-threads may take turns.
+there. Deflate uses ISA-L (the ``isal`` package, a dependency) and falls back to zlib if
+it is missing. On that machine, level 1 deflate of a 256 x 256 RGB render took 0.55 ms with
+ISA-L and 2.9 ms with zlib. Both release the GIL: two threads compressed 1.86 (ISA-L) and
+1.93 (zlib) times as fast as one.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from threedb.result_logging.buffer import BigChungusCyclicBuffer
 
 try:
     from isal import isal_zlib as _deflate_module
-except ImportError:  # the optional isal package is not installed
+except ImportError:  # isal is a dependency, but a source install may lack its wheel
     _deflate_module = zlib
 
 IMAGE_CHANNELS = ("rgb", "segmentation", "depth", "uv")
