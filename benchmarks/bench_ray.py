@@ -13,7 +13,7 @@ Two measurements:
 2. The cost of the Ray path per result: an actor returns results shaped as a real one (the
    ``rgb`` array plus small values) and the driver copies each into a shared-memory buffer
    slot, as LocalRun does. Reported: the round trip of one call at a time, and the driver's
-   CPU time per result with 2 calls in flight (the scheduler's MAX_IN_FLIGHT).
+   CPU time per result with as many calls in flight as the scheduler keeps (MAX_IN_FLIGHT).
 
 Run: ``python benchmarks/bench_ray.py [--repeats R]``. Needs ``pip install "threedb[ray]"``.
 """
@@ -131,6 +131,7 @@ def measure_result_path(address: str, resolution: int) -> Dict[str, float]:
     import numpy as np  # noqa: PLC0415
     import ray  # noqa: PLC0415
 
+    from threedb.execution.local import MAX_IN_FLIGHT  # noqa: PLC0415
     from threedb.result_logging.buffer import BigChungusCyclicBuffer  # noqa: PLC0415
 
     @ray.remote(num_cpus=1)
@@ -167,7 +168,7 @@ def measure_result_path(address: str, resolution: int) -> Dict[str, float]:
     round_trip_ms = (time.perf_counter() - started) / ROUND_TRIPS * 1000
 
     cpu_started = time.process_time()
-    in_flight = [source.compute.remote(), source.compute.remote()]
+    in_flight = [source.compute.remote() for _ in range(MAX_IN_FLIGHT)]
     for _ in range(ROUND_TRIPS):
         ready, in_flight = ray.wait(in_flight, num_returns=1)
         take(ready[0])
