@@ -582,9 +582,10 @@ def test_cli_port_in_use(output_dir):
 
 def test_cli_serves_and_stops(output_dir):
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    # Started with SIGINT ignored, as a shell starts background jobs: SIGINT must still stop it.
     process = subprocess.Popen([sys.executable, "-m", "threedb.dashboard", str(output_dir), "--port", "0", "-v"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
-                               env=environment)
+                               env=environment, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         line = process.stdout.readline()
         assert line.startswith(f"Serving {output_dir} at http://127.0.0.1:")

@@ -63,9 +63,9 @@ def test_job_killing_every_worker_marked_failed(tmp_path, small_data):
     assert "1 jobs failed" in result.stdout
 
 
-def test_worker_killed_while_scoring_blames_the_right_job(tmp_path, small_data):
+def test_death_while_scoring_blames_culprit(tmp_path, small_data):
     # The worker scores job k on a second thread while it renders job k+1, so it dies with two
-    # jobs under way. Both rerun alone; only the one that kills again is charged.
+    # jobs under way. Both rerun alone, and only the one that kills again is charged.
     config = tiny_config(policy={"module": "threedb.policies.grid_search", "samples_per_dim": 5})
     config["controls"] = [{"module": "faults.kill_while_scoring", "args": {"kill_value": 0.5}}]
     output = str(tmp_path / "out")
@@ -157,6 +157,10 @@ def test_logger_that_never_frees_is_named(tmp_path, small_data):
     assert len(lines(output)) == 4
 
 
+def ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def wait_for_lines(path, count, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -169,12 +173,15 @@ def wait_for_lines(path, count, timeout=120):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_then_resume_equals_full_run(tmp_path, demo_data, sig):
     data = subset_data(tmp_path, demo_data, ["teddy.blend", "mug.blend"], ["studio.exr"])
-    config = write_config(tmp_path, tiny_config(policy={"module": "threedb.policies.grid_search",
-                                                        "samples_per_dim": 8}))
+    # The slow control makes the 16 jobs take several seconds, so the signal lands mid-run.
+    settings = tiny_config(policy={"module": "threedb.policies.grid_search", "samples_per_dim": 8})
+    settings["controls"].append({"module": "faults.slow_control", "args": {"seconds": 0.3}, "value": 0.5})
+    config = write_config(tmp_path, settings)
     output = str(tmp_path / "out")
+    # The run starts with SIGINT ignored, as a shell starts background jobs: threedb must still stop.
     process = subprocess.Popen([sys.executable, "-m", "threedb", "run", config, "--data", data, "--output", output,
                                 "--no-progress", "--seed", "3"], env=ENV, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=ignore_sigint)
     wait_for_lines(os.path.join(output, "details.log"), 3)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=120)

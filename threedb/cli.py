@@ -210,6 +210,9 @@ def main(argv: List[str] | None = None) -> int:
     verbose = getattr(args, "verbose", 0)
     logging.basicConfig(level=log_level(verbose), format=LOG_FORMAT)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # A shell starts background jobs with SIGINT ignored, and Python then keeps ignoring it.
+    # `kill -INT` must still stop a run cleanly, so the handler is installed explicitly.
+    signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         return int(args.func(args) or 0)
     except ThreeDBError as error:

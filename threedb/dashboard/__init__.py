@@ -97,7 +97,7 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    """Stop serving on SIGTERM the same way as on Ctrl+C."""
+    """Stop serving on SIGTERM or SIGINT the same way as on Ctrl+C."""
     raise KeyboardInterrupt
 
 
@@ -125,6 +125,8 @@ def run_dashboard_command(args: argparse.Namespace) -> int:
     print(f"Serving {args.output_dir} at {server.url} (press Ctrl+C to stop)", flush=True)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        # Installed explicitly because a background job may start with SIGINT ignored.
+        signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
