@@ -236,6 +236,22 @@ def test_load_results_mixed_parameter_becomes_category(tmp_path):
     assert groups["label"].tolist() == ["False", "True"]
 
 
+def test_load_results_measured_values_become_columns(tmp_path):
+    lines = [
+        {"id": "1", "model": "m.blend", "environment": "e", "render_args": {"OcclusionControl.occlusion_ratio": 0.5},
+         "measured": {"OcclusionControl.achieved_ratio": 0.31}, "is_correct": True, "loss": 0.1},
+        {"id": "2", "model": "m.blend", "environment": "e", "render_args": {"OcclusionControl.occlusion_ratio": 0.9},
+         "measured": {"OcclusionControl.achieved_ratio": 0.42}, "is_correct": False, "loss": 0.2},
+    ]
+    write_lines(tmp_path / "details.log", lines)
+    df = load_results(tmp_path)
+    assert "measured" not in df.columns
+    assert df["OcclusionControl.achieved_ratio"].tolist() == [0.31, 0.42]
+    assert df["OcclusionControl.occlusion_ratio"].tolist() == [0.5, 0.9]
+    groups = accuracy_by_parameter(df, "OcclusionControl.achieved_ratio", bins=[0.0, 0.4, 1.0])
+    assert groups["count"].tolist() == [1, 1]
+
+
 def test_class_map_forms():
     assert parse_class_names(["a", "b"]) == ["a", "b"]
     assert parse_class_names({"1": "b", "0": "a"}) == ["a", "b"]

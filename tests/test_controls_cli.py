@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+from threedb.analysis import load_results, parameter_columns
 from threedb.config import build_experiment, load_config
 from conftest import TESTS_DIR, tiny_config, write_config
 
@@ -87,6 +88,18 @@ def test_every_control_parameter_logged(finished_run):
             assert key in line["render_args"], key
         assert line["render_args"]["OcclusionControl.occluder"] in (0, 9)
         assert line["render_args"]["ImagenetCControl.corruption_name"] in ("fog", "motion_blur")
+
+
+def test_measured_occlusion_logged_and_loaded(finished_run):
+    _, output = finished_run
+    lines = read_lines(output)
+    achieved = {line["id"]: line["measured"]["OcclusionControl.achieved_ratio"] for line in lines}
+    for line in lines:
+        assert 0.0 <= achieved[line["id"]] <= 1.0
+        assert set(line["measured"]) == {"OcclusionControl.achieved_ratio"}
+    frame = load_results(str(output))
+    assert "OcclusionControl.achieved_ratio" in parameter_columns(frame)
+    assert dict(zip(frame["id"], frame["OcclusionControl.achieved_ratio"])) == pytest.approx(achieved)
 
 
 def test_channels_written_with_labels(finished_run):

@@ -87,6 +87,7 @@ def test_small_occluder_covers_what_it_can(scene):
     output = occlude(scene, occlusion_ratio=1.0, scale=0.25, zoom=0.1, occluder=1)
     assert 0.0 < control.achieved_ratio < 0.6
     assert occluded_fraction(plain, output) == pytest.approx(control.achieved_ratio, abs=0.07)
+    assert control.measurements() == {"achieved_ratio": control.achieved_ratio}
 
 
 def test_occlusion_leaves_scene_unchanged(scene):

@@ -23,6 +23,7 @@ RESERVED_KEYS = frozenset(
         "environment",
         "model",
         "render_args",
+        "measured",
         "status",
         "error",
         "is_correct",
@@ -180,6 +181,9 @@ def normalize_record(raw: Mapping[str, Any], targets_by_uid: Mapping[str, list[i
     render_args = raw.get("render_args")
     if isinstance(render_args, dict):
         parameters.update(flatten_render_args(render_args))
+    measured = raw.get("measured")
+    if isinstance(measured, dict):
+        parameters.update(flatten_render_args(measured))
     for key, value in raw.items():
         if key not in RESERVED_KEYS:
             parameters[str(key)] = value

@@ -15,6 +15,10 @@ Post-processing controls transform the rendered image.
 
 A control module exports its class as ``Control`` (3DB modules export ``BlenderControl``
 too; both are looked up).
+
+A control may also report what its last ``apply`` measured, such as the fraction of the
+object that an occluder really hides, through :meth:`BaseControl.measurements`. Results
+record those values under ``measured``, next to the requested parameters.
 """
 
 from __future__ import annotations
@@ -44,6 +48,14 @@ class BaseControl(ABC):
         self.root_folder = root_folder
         self.continuous_dims: Dict[str, Any] = copy.deepcopy(dict(continuous_dims or {}))
         self.discrete_dims: Dict[str, Any] = copy.deepcopy(dict(discrete_dims or {}))
+
+    def measurements(self) -> Dict[str, float]:
+        """Return the values that the last ``apply`` measured, by name (none by default).
+
+        The worker calls this right after ``apply``. Results record each value as
+        ``measured["<control name>.<name>"]``.
+        """
+        return {}
 
     @property
     def name(self) -> str:

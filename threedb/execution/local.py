@@ -319,6 +319,8 @@ class LocalRun:
     def _finish(self, job: Job, values: Dict[str, Any]) -> None:
         self.buffer.publish(job.slot)
         item = {**self._item(job), "result_ix": job.slot, "target": values.get("target"), "status": "ok"}
+        if values.get("measured"):
+            item["measured"] = values["measured"]
         self.loggers.dispatch(item)
         with self.skipped_lock:
             self.records.append({"environment": job.environment, "model": job.model,
@@ -359,16 +361,16 @@ class LocalRun:
                                    f"(last: {reason}); run with -v to see their log")
             logger.warning("worker %d died (%s) with %d jobs in flight; starting a replacement",
                            worker.index, reason, len(lost))
-            # Only a job the worker was rendering or scoring can have killed it; the ones queued
-            # behind go back unblamed. Without "started" messages, the oldest job in flight was
-            # running. A local worker scores one job while it renders the next, so two jobs may
-            # be under way: neither is blamed, and both rerun alone to learn which one it was.
+            # Only a job the worker was rendering or scoring can have killed it, so the jobs
+            # queued behind go back unblamed. Without "started" messages, the oldest job in
+            # flight was running. A local worker scores one job while it renders the next. If
+            # both were under way, neither is blamed, and both rerun alone to find the culprit.
             under_way = [job_id for job_id in worker.running if job_id in worker.in_flight]
             if not under_way and lost:
                 under_way = [lost[0].id]
             if len(under_way) > 1:
-                logger.warning("worker %d was rendering one job and scoring another; both rerun alone",
-                               worker.index)
+                logger.warning("worker %d was rendering one job and scoring another (%s); both rerun alone",
+                               worker.index, ", ".join(under_way))
             for job in reversed(lost):
                 self.buffer.release(job.slot)
                 job.slot = None

@@ -52,6 +52,7 @@ class Rendered:
     target: Any
     label: int
     grouped: Dict[str, Dict[str, Any]]
+    measured: Dict[str, float]
 
 
 class Worker:
@@ -109,15 +110,17 @@ class Worker:
         grouped = split_by_control(job["params"])
 
         applied = []
+        measured: Dict[str, float] = {}
         try:
             for control in self.pre_controls:
                 control.apply(context, _control_args(control, grouped))
                 applied.append(control)
+                _collect(control, measured)
             outputs = self.renderer.render(uid, None, None, job_seed=int(job["id"][:8], 16))
         finally:
             for control in reversed(applied):
                 control.unapply(context)
-        return Rendered(outputs=outputs, target=target, label=label, grouped=grouped)
+        return Rendered(outputs=outputs, target=target, label=label, grouped=grouped, measured=measured)
 
     def score(self, job: Dict[str, Any], rendered: Rendered) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         """Apply the post-processing controls, run the model and score its prediction.
@@ -125,9 +128,11 @@ class Worker:
         Touches no Blender data, so it may run on another thread while the next job renders.
         """
         outputs, grouped = rendered.outputs, rendered.grouped
+        measured = dict(rendered.measured)
         image = self.torch.from_numpy(outputs.pop("rgba"))
         for control in self.post_controls:
             image = control.apply(image, _control_args(control, grouped))
+            _collect(control, measured)
         rgb = image[:3].clamp(0, 1).contiguous()
 
         logits = self.model(rgb.unsqueeze(0))[0]
@@ -143,7 +148,18 @@ class Worker:
 
         small = {k: _plain(v) for k, v in stats.items()}
         small["target"] = rendered.target
+        if measured:
+            small["measured"] = measured
         return channels, small
+
+
+def _collect(control: Any, measured: Dict[str, float]) -> None:
+    """Add what ``control`` measured in its last ``apply`` to ``measured``, as ``Control.name``."""
+    report = getattr(control, "measurements", None)  # 3DB controls have no such method
+    if report is None:
+        return
+    for key, value in report().items():
+        measured[f"{type(control).__name__}.{key}"] = float(value)
 
 
 def _plain(value: Any) -> Any:

@@ -1,7 +1,9 @@
 """JSON lines logger: ``details.log`` with one JSON object per result, with real JSON types.
 
 Each line contains ``id``, ``environment``, ``model``, ``render_args``, ``status``, ``target``
-and every small channel of the result (``is_correct``, ``loss``, ``prediction``, ...).
+and every small channel of the result (``is_correct``, ``loss``, ``prediction``, ...). A
+result whose controls measured something has ``measured`` too, e.g.
+``{"OcclusionControl.achieved_ratio": 0.31}``.
 Image channels are left to the image logger. Failed jobs are logged with ``status:
 "failed"`` and their ``error``. Lines are flushed after each batch of items that the logger
 process receives (one item per batch at rendering speed), so a crash loses nothing already
@@ -62,6 +64,8 @@ class JSONLogger(BaseLogger):
 
         record: Dict[str, Any] = {key: item.get(key) for key in ("id", "environment", "model")}
         record["render_args"] = {k: to_json_value(v) for k, v in item.get("render_args", {}).items()}
+        if item.get("measured"):
+            record["measured"] = {k: to_json_value(v) for k, v in item["measured"].items()}
         record["status"] = item.get("status", "ok")
         if "target" in item:
             record["target"] = to_json_value(item["target"])

@@ -43,8 +43,8 @@ class OcclusionControl(PreProcessControl):
     it covers most. The occluder's pass index is 0, so segmentation does not count it as the
     model. List this control after every control that moves the model or the camera.
 
-    NOTE: results record the requested ``occlusion_ratio``. The fraction reached is only in
-    ``achieved_ratio`` after ``apply`` and in the debug log, so it can be lower unnoticed.
+    Results record the fraction reached as ``OcclusionControl.achieved_ratio`` under
+    ``measured``: a small occluder can cover less than the requested ratio.
     """
 
     DIRECTIONS: List[Tuple[int, int]] = [(1, -1), (1, 0), (1, 1), (0, -1), (0, 1), (-1, -1), (-1, 0), (-1, 1)]
@@ -63,7 +63,11 @@ class OcclusionControl(PreProcessControl):
         self._added: AddedDataBlocks | None = None
         self.achieved_ratio = 0.0
 
+    def measurements(self) -> Dict[str, float]:
+        return {"achieved_ratio": self.achieved_ratio}
+
     def apply(self, context: Dict[str, Any], control_args: Dict[str, Any]) -> None:
+        self.achieved_ratio = 0.0
         self._added = AddedDataBlocks()
         try:
             self._place(context, control_args)
