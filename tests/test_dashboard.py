@@ -799,6 +799,15 @@ def test_page_picks_up_new_results(page, output_dir):
     assert page.problems == []
 
 
+def test_page_shows_image_written_after_its_line(page, output_dir):
+    # The image logger may write a PNG after the JSON logger has written the render's line.
+    append_line(output_dir, extra_line("a13") + "\n")
+    page.wait_for_selector("#gallery-grid .render-card[data-id='a13'] .no-image", timeout=15_000)
+    shutil.copyfile(output_dir / "images" / "a01_rgb.png", output_dir / "images" / "a13_rgb.png")
+    page.wait_for_selector("#gallery-grid .render-card[data-id='a13'] img", timeout=15_000)
+    assert page.problems == []
+
+
 def test_page_shows_server_error_message(page):
     page.fill("#accuracy-bins", "99")
     page.dispatch_event("#accuracy-bins", "change")

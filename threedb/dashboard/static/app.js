@@ -3,6 +3,10 @@
 "use strict";
 
 const POLL_INTERVAL_MS = 2000;
+// The image logger may write a render's PNG after its details.log line. A gallery page with
+// missing images loads again this many times, this far apart, before it shows "no image" for good.
+const MISSING_IMAGE_RETRIES = 5;
+const MISSING_IMAGE_RETRY_MS = 2000;
 const SVG_NS = "http://www.w3.org/2000/svg";
 // Heatmap colour scale: accuracy 0, 0.5 and 1 (red, pale yellow, green).
 const COLOR_STOPS = [[215, 48, 39], [255, 255, 191], [26, 152, 80]];
@@ -407,7 +411,12 @@ function drawHeatmap(data) {
 
 // ---------- gallery ----------
 
-async function loadGallery() {
+let missingImageTimer = null;
+let missingImageRetries = 0;
+
+async function loadGallery(retry = false) {
+  clearTimeout(missingImageTimer);
+  if (!retry) missingImageRetries = 0;
   const params = [["sort", document.getElementById("gallery-sort").value], ["offset", state.galleryOffset],
     ["limit", state.galleryLimit], ...filterParams()];
   const token = startRequest("gallery");
@@ -421,6 +430,11 @@ async function loadGallery() {
   document.getElementById("gallery-range").textContent = `${first}–${last} of ${data.total} renders`;
   document.getElementById("gallery-previous").disabled = data.offset === 0;
   document.getElementById("gallery-next").disabled = last >= data.total;
+  if (data.items.some((item) => !item.image_url) && missingImageRetries < MISSING_IMAGE_RETRIES) {
+    missingImageRetries += 1;
+    missingImageTimer = setTimeout(() => loadGallery(true).catch((error) => showError(error.message)),
+      MISSING_IMAGE_RETRY_MS);
+  }
 }
 
 function galleryCard(item) {
