@@ -105,7 +105,8 @@ class PostProcessControl(BaseControl, ABC):
     ``render`` is a float32 tensor of shape (4, H, W) in display space, values in [0, 1]:
     channels 0-2 are the colour image (the object composited over the environment) and
     channel 3 is the object's alpha coverage (1 on the object, 0 on the background).
-    ``apply`` returns a tensor of the same shape.
+    ``apply`` returns a tensor of the same shape. It runs on the worker's scoring thread while
+    Blender renders the next job, so it must not use ``bpy``.
     """
 
     kind = "post"
