@@ -118,6 +118,11 @@ def records(output):
         return [json.loads(line) for line in handle]
 
 
+def resource_rows(output):
+    with open(os.path.join(output, "resources.jsonl"), encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
 def run_info(output):
     with open(os.path.join(output, "run_info.json"), encoding="utf-8") as handle:
         return json.load(handle)
@@ -165,6 +170,18 @@ def test_ray_run_equals_local_run(tmp_path, demo_data, cluster):
     assert len(info["devices"]) == 2
     assert all(device.startswith("CPU on ") for device in info["devices"])
     assert run_info(local)["backend"] == "local"
+
+    # The last sample of resources.jsonl has both workers: read from /proc locally, reported
+    # by the actors with their host on Ray.
+    for output, remote_rows in ((local, False), (remote, True)):
+        rows = resource_rows(output)
+        last = [row for row in rows if row["t"] == rows[-1]["t"]]
+        workers = {row["role"]: row for row in last if row["role"].startswith("worker-")}
+        assert sorted(workers) == ["worker-0", "worker-1"]
+        for row in workers.values():
+            assert row["rss_mib"] > 100
+            assert row["results"] == 6
+            assert ("host" in row) == remote_rows
 
 
 def test_killed_actor_jobs_rerun_once(tmp_path, demo_data, cluster):

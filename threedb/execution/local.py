@@ -22,7 +22,7 @@ from typing import Any, Deque, Dict, List, Tuple
 from threedb.config.experiment import Experiment
 from threedb.errors import RunError
 from threedb.execution.jobs import Job, job_id, pair_seed
-from threedb.execution.monitor import ResourceMonitor, process_ids
+from threedb.execution.monitor import ResourceMonitor, process_ids, reported_memory
 from threedb.execution.pool import LocalWorkerPool, Message, WorkerHandle, WorkerPool
 from threedb.result_logging.buffer import BigChungusCyclicBuffer, buffer_size_for, slot_bytes
 from threedb.result_logging.logger_manager import LoggerProcesses
@@ -190,6 +190,7 @@ class LocalRun:
             self.bar = tqdm(total=self.total_jobs(), unit="render", disable=not self.progress, dynamic_ncols=True,
                             desc="rendering")
             self._loop(threads)
+            self._sample_resources(force=True)
             self.bar.close()
             self._stop_workers()
             self.loggers.finish()
@@ -224,7 +225,7 @@ class LocalRun:
             self._drain_results(timeout=0.05)
             self._check_workers()
             self.loggers.check()
-            self.monitor.maybe_sample(process_ids(self.workers, self.loggers), len(self.records))
+            self._sample_resources()
             if self._dispatch():
                 last_slot = time.monotonic()
             elif self._waiting_for_slot() and time.monotonic() - last_slot > stall_timeout_s():
@@ -232,6 +233,10 @@ class LocalRun:
             busy = any(w.in_flight for w in self.workers) or any(self.pending.values())
             if not busy and self.requests.empty() and not any(t.is_alive() for t in threads):
                 return
+
+    def _sample_resources(self, force: bool = False) -> None:
+        self.monitor.maybe_sample(process_ids(self.workers, self.loggers), len(self.records),
+                                  reported=reported_memory(self.workers), force=force)
 
     def _take_requests(self) -> None:
         while True:
@@ -303,6 +308,9 @@ class LocalRun:
             job = worker.in_flight.pop(str(identifier))
             values = dict(payload)
             channels = values.pop("_channels", None)
+            memory = values.pop("_memory", None)
+            if memory is not None:
+                worker.memory = memory
             if channels is not None:
                 self.buffer.write(job.slot, channels)
             self._finish(job, values)

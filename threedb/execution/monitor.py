@@ -1,8 +1,10 @@
 """Resident memory of the run's processes over time, written to ``resources.jsonl``.
 
 One JSON line per sample: seconds since the start, the role (``driver``, ``worker-N``,
-``logger-N``), the process id, the resident set size in MiB and the results so far. Linux
-only (reads ``/proc``); elsewhere nothing is written.
+``logger-N``), the process id, the resident set size in MiB and the results so far. Local
+processes are read from ``/proc`` (Linux only). A Ray worker reports its own size with each
+result, so its rows carry the value of its latest result and its ``host``. A last sample is
+written when the run ends.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Iterable, List, Tuple
+from typing import Any, Dict, Iterable, List, Tuple
 
 SAMPLE_EVERY_S = 10.0
 
@@ -36,8 +38,14 @@ class ResourceMonitor:
         self.next_sample = self.started
         self.enabled = os.path.isdir("/proc/self")
 
-    def maybe_sample(self, processes: Iterable[Tuple[str, int | None]], results: int) -> None:
-        if not self.enabled or time.monotonic() < self.next_sample:
+    def maybe_sample(self, processes: Iterable[Tuple[str, int | None]], results: int,
+                     reported: Iterable[Tuple[str, Dict[str, Any]]] = (), force: bool = False) -> None:
+        """Write a sample if ``SAMPLE_EVERY_S`` have passed since the last one, or if ``force``.
+
+        ``processes`` are ``(role, pid)`` of local processes. ``reported`` are ``(role, memory)``
+        of remote workers, ``memory`` being what the worker reported: ``pid``, ``host``, ``rss_mib``.
+        """
+        if not self.enabled or (time.monotonic() < self.next_sample and not force):
             return
         self.next_sample = time.monotonic() + SAMPLE_EVERY_S
         rows: List[dict] = []
@@ -48,6 +56,9 @@ class ResourceMonitor:
             rss = rss_mib(pid)
             if rss is not None:
                 rows.append({"t": elapsed, "role": role, "pid": pid, "rss_mib": round(rss, 1), "results": results})
+        for role, memory in reported:
+            rows.append({"t": elapsed, "role": role, "pid": memory["pid"], "rss_mib": round(memory["rss_mib"], 1),
+                         "results": results, "host": memory["host"]})
         with open(self.path, "a", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row) + "\n")
@@ -58,8 +69,14 @@ def process_ids(workers: Iterable[Any], loggers: Any) -> List[Tuple[str, int | N
     found: List[Tuple[str, int | None]] = []
     for worker in workers:
         process = getattr(worker, "process", None)
-        found.append((f"worker-{worker.index}", getattr(process, "pid", None)))
+        if process is not None:
+            found.append((f"worker-{worker.index}", process.pid))
     if loggers is not None:
         for index, process in enumerate(loggers.processes):
             found.append((f"logger-{index}", process.pid))
     return found
+
+
+def reported_memory(workers: Iterable[Any]) -> List[Tuple[str, Dict[str, Any]]]:
+    """Return ``(role, memory)`` for workers that report their own memory (Ray actors)."""
+    return [(f"worker-{worker.index}", worker.memory) for worker in workers if getattr(worker, "memory", None)]

@@ -45,6 +45,8 @@ class WorkerHandle:
     in_flight: Dict[str, Job] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     running: List[str] = field(default_factory=list)
+    # What a remote worker last reported about its process: pid, host and rss_mib.
+    memory: Dict[str, Any] | None = None
 
     def forget(self, job_id: str) -> None:
         """Drop a finished job from ``running``, the jobs this worker reported as started."""

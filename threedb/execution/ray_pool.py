@@ -34,6 +34,7 @@ from typing import Any, Dict, List, Tuple
 
 from threedb.config.experiment import Experiment
 from threedb.errors import ThreeDBError
+from threedb.execution.monitor import rss_mib
 from threedb.execution.pool import Message, WorkerHandle, WorkerPool
 
 logger = logging.getLogger(__name__)
@@ -189,6 +190,9 @@ class RenderActor:
             logger.warning("job %s failed: %s", job["id"], error)
             return "failed", f"{type(error).__name__}: {error}"
         values["_channels"] = channels
+        rss = rss_mib(os.getpid())
+        if rss is not None:
+            values["_memory"] = {"pid": os.getpid(), "host": platform.node(), "rss_mib": rss}
         return "done", values
 
 
