@@ -307,6 +307,19 @@ def test_cluster_too_small_rejected(tmp_path, demo_data, cluster):
         assert not output.exists()
 
 
+def test_autoscaling_starts_on_small_cluster(tmp_path, demo_data, cluster):
+    # The two 1-CPU nodes have room for 2 of the 3 workers. Without an autoscaler the third
+    # is never placed, and the run finishes with the two others.
+    data = subset_data(tmp_path, demo_data, ["teddy.blend"], ["studio.exr"])
+    output = tmp_path / "out"
+    result = threedb("run", grid_config(tmp_path, 3), "--data", data, "--output", str(output), "--ray",
+                     cluster.address, "--workers", "3", "--ray-autoscaling", env=cluster.env)
+    assert result.returncode == 0, result.stderr
+    assert "the Ray cluster has room for 2 workers" in result.stderr
+    assert "Starting anyway (--ray-autoscaling)" in result.stderr
+    assert len(records(output)) == 3
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -343,6 +356,7 @@ def test_missing_ray_named_with_install_command(tmp_path, demo_data):
 @pytest.mark.parametrize("options,message", [
     (["--worker-gpus", "1"], "--worker-gpus sets the resources of Ray workers and needs --ray ADDRESS"),
     (["--worker-cpus", "2"], "--worker-cpus sets the resources of Ray workers and needs --ray ADDRESS"),
+    (["--ray-autoscaling"], "--ray-autoscaling describes a Ray cluster and needs --ray ADDRESS"),
     (["--ray", "head-node"], "--ray: invalid address 'head-node'"),
     (["--ray", "auto", "--worker-cpus", "0"], "--worker-cpus must be above 0, got 0"),
 ])

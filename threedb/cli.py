@@ -60,6 +60,10 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> None:
     ray_options.add_argument("--worker-gpus", type=float, default=None, metavar="N",
                              help="GPUs that Ray reserves for each worker; above 0, Cycles renders on the GPU "
                                   "(default: 0; a fraction shares a GPU between workers)")
+    ray_options.add_argument("--ray-autoscaling", action="store_true",
+                             help="the cluster adds nodes on demand: start even if it has no room for every "
+                                  "worker yet (workers wait until Ray places them; without this option, "
+                                  "threedb stops before rendering when the cluster is too small)")
 
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     parser.add_argument("-v", "--verbose", action="count", default=0,
@@ -84,6 +88,8 @@ def _validate_ray_args(args: argparse.Namespace) -> None:
         for option, value in (("--worker-cpus", args.worker_cpus), ("--worker-gpus", args.worker_gpus)):
             if value is not None:
                 raise ThreeDBError(f"{option} sets the resources of Ray workers and needs --ray ADDRESS")
+        if args.ray_autoscaling:
+            raise ThreeDBError("--ray-autoscaling describes a Ray cluster and needs --ray ADDRESS")
         return
     from threedb.execution.ray_pool import import_ray, parse_address  # noqa: PLC0415
 
@@ -125,7 +131,13 @@ def _connect_ray(args: argparse.Namespace, experiment: Experiment) -> None:
 
     level = log_level(args.verbose)
     connect(args.ray, level)
-    check_capacity(args.workers, args.worker_cpus, args.worker_gpus)
+    try:
+        check_capacity(args.workers, args.worker_cpus, args.worker_gpus)
+    except ThreeDBError as error:
+        if not args.ray_autoscaling:
+            raise
+        logger.warning("%s. Starting anyway (--ray-autoscaling): workers wait until the autoscaler adds nodes",
+                       str(error).split(". Lower", 1)[0])
     if experiment.render_args.get("use_gpu") and not args.worker_gpus:
         logger.warning("render_args.use_gpu is set, but with --ray the workers render on the GPU only "
                        "with --worker-gpus above 0; rendering on the CPU")
