@@ -206,6 +206,22 @@ def test_interrupt_then_resume_equals_full_run(tmp_path, demo_data, sig):
     assert {r["id"] for r in lines(reference)} == {r["id"] for r in union}
 
 
+def test_resume_of_finished_run_renders_nothing(tmp_path, small_data):
+    path = write_config(tmp_path, tiny_config())
+    output = str(tmp_path / "out")
+    assert threedb("run", path, "--data", small_data, "--output", output).returncode == 0
+    details = (tmp_path / "out" / "details.log").read_bytes()
+    info = (tmp_path / "out" / "run_info.json").read_text(encoding="utf-8")
+    resumed = threedb("run", path, "--data", small_data, "--output", output, "--resume", "-v")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Nothing left to render: all 2 jobs were already in details.log." in resumed.stdout
+    assert "(2 renders: 0 new and 2 from the earlier run, 0 new failures" in resumed.stdout
+    assert "ready on" not in resumed.stderr  # no worker was started
+    assert (tmp_path / "out" / "details.log").read_bytes() == details
+    assert json.loads((tmp_path / "out" / "run_info.json").read_text(encoding="utf-8"))["devices"] == \
+        json.loads(info)["devices"]
+
+
 def test_resume_with_other_config_rejected(tmp_path, small_data):
     config = tiny_config()
     path = write_config(tmp_path, config)

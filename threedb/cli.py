@@ -79,7 +79,8 @@ def _validate_run_args(args: argparse.Namespace) -> None:
     if args.seed is not None and args.seed < 0:
         raise ThreeDBError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.data and not os.path.isdir(args.data):
-        raise ThreeDBError(f"--data: folder not found: {args.data}")
+        raise ThreeDBError(f"--data: folder not found: {args.data}. A data folder holds blender_models/ and "
+                           f"blender_environments/; leave out --data to use the demo data")
     _validate_ray_args(args)
 
 
@@ -180,9 +181,12 @@ def _run_experiment(args: argparse.Namespace, experiment: Experiment) -> int:
 
 
 def _record_workers(output_dir: str, args: argparse.Namespace, run: LocalRun) -> None:
-    """Add the backend and each worker's render device to ``run_info.json``."""
+    """Add the backend and each worker's render device to ``run_info.json``.
+
+    A resumed run that had nothing left to render started no worker and leaves the file as it was.
+    """
     info_path = os.path.join(output_dir, "run_info.json")
-    if not os.path.isfile(info_path):
+    if not os.path.isfile(info_path) or not run.workers:
         return
     with open(info_path, encoding="utf-8") as handle:
         info = json.load(handle)

@@ -60,6 +60,8 @@ class RunSummary:
     scene_switches: int
     wall_time_s: float
     devices: List[str]
+    earlier_jobs: int = 0     # jobs that a resumed run found in details.log (finished or failed)
+    earlier_records: int = 0  # the records among ``records`` that come from those jobs
 
 
 class LocalRun:
@@ -90,6 +92,7 @@ class LocalRun:
         self.monitor = ResourceMonitor(output_dir)
         self.start_failures = 0
         self.skipped = 0
+        self.earlier_records = 0
         self.skipped_lock = threading.Lock()
         self.buffer: BigChungusCyclicBuffer | None = None
         self.loggers: LoggerProcesses | None = None
@@ -131,6 +134,7 @@ class LocalRun:
         with self.skipped_lock:
             self.skipped += 1
             if record.get("status", "ok") == "ok":
+                self.earlier_records += 1
                 self.records.append({"environment": job.environment, "model": job.model,
                                      "is_correct": record.get("is_correct"), "loss": record.get("loss")})
         return dict(record)
@@ -182,7 +186,7 @@ class LocalRun:
                                            self.experiment.resolved_config(), self.log_level)
             self.loggers.start()
             self.pool = self.pool_factory(self.experiment, self.buffer, self.threads, self.seed, self.log_level)
-            self.workers = [self.pool.start_worker(i) for i in range(self.worker_count)]
+            # Workers start once a job needs rendering, so that resuming a finished run starts none.
             threads = [threading.Thread(target=self._policy_thread, args=(pair,), daemon=True,
                                         name=f"policy-{pair[0]}-{pair[1]}") for pair in self._pairs()]
             for thread in threads:
@@ -208,7 +212,8 @@ class LocalRun:
         if self.policy_errors:
             raise RunError("\n".join(self.policy_errors))
         return RunSummary(records=self.records, failures=self.failures, scene_switches=self.scene_switches,
-                          wall_time_s=time.monotonic() - started, devices=[w.device for w in self.workers])
+                          wall_time_s=time.monotonic() - started, devices=[w.device for w in self.workers],
+                          earlier_jobs=self.skipped, earlier_records=self.earlier_records)
 
     def _close_bar(self) -> None:
         if self.bar is not None:
@@ -222,6 +227,8 @@ class LocalRun:
                 self.bar.update(self.skipped - shown_skipped)
                 shown_skipped = self.skipped
             self._take_requests()
+            if not self.workers and any(self.pending.values()):
+                self.workers = [self.pool.start_worker(i) for i in range(self.worker_count)]
             self._drain_results(timeout=0.05)
             self._check_workers()
             self.loggers.check()
@@ -232,6 +239,7 @@ class LocalRun:
                 raise RunError(self._stall())
             busy = any(w.in_flight for w in self.workers) or any(self.pending.values())
             if not busy and self.requests.empty() and not any(t.is_alive() for t in threads):
+                self.bar.update(self.skipped - shown_skipped)
                 return
 
     def _sample_resources(self, force: bool = False) -> None:

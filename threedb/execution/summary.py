@@ -25,10 +25,17 @@ def accuracy_table(summary: RunSummary) -> str:
 
 def print_summary(summary: RunSummary, output_dir: str) -> None:
     done = len(summary.records)
-    rate = done / summary.wall_time_s if summary.wall_time_s > 0 else 0.0
+    new = done - summary.earlier_records
+    rate = new / summary.wall_time_s if summary.wall_time_s > 0 else 0.0
     print()
-    print(f"Accuracy per model x environment ({done} renders, {len(summary.failures)} failed, "
-          f"{summary.wall_time_s:.1f} s, {rate:.2f} renders/s):")
+    if not summary.earlier_jobs:
+        counts = f"{done} renders, {len(summary.failures)} failed, {summary.wall_time_s:.1f} s, {rate:.2f} renders/s"
+    else:
+        if not new and not summary.failures:
+            print(f"Nothing left to render: all {summary.earlier_jobs} jobs were already in details.log.")
+        counts = (f"{done} renders: {new} new and {summary.earlier_records} from the earlier run, "
+                  f"{len(summary.failures)} new failures, {summary.wall_time_s:.1f} s, {rate:.2f} new renders/s")
+    print(f"Accuracy per model x environment ({counts}):")
     print(accuracy_table(summary))
     if summary.failures:
         errors = collections.Counter(f["error"].splitlines()[0] for f in summary.failures)
