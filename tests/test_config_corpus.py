@@ -99,3 +99,14 @@ def test_missing_data_folder_clear_error(tmp_path, capsys):
                  "--data", str(tmp_path / "nodata"), "--output", str(tmp_path / "o")])
     assert code == 2
     assert "--data: folder not found" in capsys.readouterr().err
+
+
+def test_empty_data_folder_reports_both_parts(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    code = main(["run", os.path.join(os.path.dirname(__file__), "..", "examples", "quickstart.yaml"),
+                 "--data", str(tmp_path / "data"), "--output", str(tmp_path / "o")])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert f"model folder not found: {tmp_path / 'data' / 'blender_models'}" in error
+    assert f"environment folder not found: {tmp_path / 'data' / 'blender_environments'}" in error
+    assert not (tmp_path / "o").exists()

@@ -492,10 +492,13 @@ def _enumerate_data(engine_name: str, data_dir: str, out: _Collector) -> Tuple[L
     if module is None or not hasattr(module, "Renderer"):
         return [], []
     renderer_class = module.Renderer
-    try:
-        models = renderer_class.enumerate_models(data_dir)
-        environments = renderer_class.enumerate_environments(data_dir)
-    except Exception as error:  # noqa: BLE001 - a data folder problem is reported with the config's
-        out.problems.append(ConfigProblem("<data folder>", data_dir, str(error), has_value=False))
-        return [], []
+    found: List[List[str]] = []
+    # Both lists are read even if the first fails, so that every missing part is reported at once.
+    for enumerate_files in (renderer_class.enumerate_models, renderer_class.enumerate_environments):
+        try:
+            found.append(enumerate_files(data_dir))
+        except Exception as error:  # noqa: BLE001 - a data folder problem is reported with the config's
+            out.problems.append(ConfigProblem("<data folder>", data_dir, str(error), has_value=False))
+            found.append([])
+    models, environments = found
     return models, environments

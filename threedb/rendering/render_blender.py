@@ -33,7 +33,8 @@ DEFAULT_VIEW_DIRECTION = (0.0, -1.0, 0.35)
 
 def _list_files(directory: str, extensions: Tuple[str, ...], what: str) -> List[str]:
     if not os.path.isdir(directory):
-        raise DataError(f"{what} folder not found: {directory}")
+        raise DataError(f"{what} folder not found: {directory} (it should contain the {what} files: "
+                        f"{', '.join(extensions)})")
     names = sorted(f for f in os.listdir(directory)
                    if f.lower().endswith(extensions) and not f.startswith("."))
     if not names:
