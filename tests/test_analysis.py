@@ -83,8 +83,10 @@ def test_wilson_reference_matches_published_values():
 
 def test_wilson_interval_scalar_and_array():
     low, high = wilson_interval(5, 10)
-    assert float(low) == pytest.approx(0.236593, abs=1e-6)
-    assert float(high) == pytest.approx(0.763407, abs=1e-6)
+    assert type(low) is float
+    assert type(high) is float
+    assert low == pytest.approx(0.236593, abs=1e-6)
+    assert high == pytest.approx(0.763407, abs=1e-6)
 
     lows, highs = wilson_interval(np.array([0, 10, 3]), np.array([10, 10, 0]))
     assert lows[0] == 0.0

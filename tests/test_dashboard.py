@@ -271,6 +271,7 @@ def test_unknown_render_is_404(server):
 def test_unknown_endpoint_is_404(server):
     data = get_json(server, "/api/nothing", expected_status=404)
     assert "/api/overview" in data["endpoints"]
+    assert "/files/<path in the output directory>" in data["endpoints"]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import difflib
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -27,12 +27,12 @@ class AnalysisError(ThreeDBError, ValueError):
 
 
 def wilson_interval(correct: np.ndarray | float, total: np.ndarray | float,
-                    confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+                    confidence: float = 0.95) -> tuple[Any, Any]:
     """Compute the Wilson score interval of a binomial proportion.
 
     ``correct`` and ``total`` are counts (scalars or arrays of one shape), and
     ``confidence`` is the two-sided level in (0, 1). Returns ``(low, high)`` as
-    float arrays, NaN where ``total`` is 0. Unlike the normal approximation, the
+    floats for scalar counts and float arrays otherwise, NaN where ``total`` is 0. Unlike the normal approximation, the
     interval stays inside [0, 1] and is not empty at 0 or ``total`` successes.
     """
     if not 0 < confidence < 1:
@@ -51,6 +51,8 @@ def wilson_interval(correct: np.ndarray | float, total: np.ndarray | float,
         high = np.where(correct >= total, 1.0, np.clip(center + half_width, 0.0, 1.0))
         low = np.where(total > 0, low, np.nan)
         high = np.where(total > 0, high, np.nan)
+    if low.ndim == 0:
+        return float(low), float(high)
     return low, high
 
 
