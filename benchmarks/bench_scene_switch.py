@@ -184,20 +184,13 @@ class RoundRobinRun(LocalRun):
         return self.pending[pairs[self.turn]].popleft()
 
 
-class MostPendingRun(LocalRun):
+class MaxPendingRun(LocalRun):
     """threedb's earlier rule: keep the loaded pair, else take the pair with the most pending
     jobs that no other worker is on, whatever its environment."""
 
-    def _choose(self, worker: WorkerHandle) -> Any:
-        if worker.pair and self.pending.get(worker.pair):
-            return self.pending[worker.pair].popleft()
-        taken = {w.pair for w in self.workers if w is not worker and w.in_flight}
-        candidates = [(len(jobs), pair) for pair, jobs in self.pending.items() if jobs]
-        if not candidates:
-            return None
-        free = [c for c in candidates if c[1] not in taken]
-        _, pair = max(free or candidates, key=lambda c: c[0])
-        return self.pending[pair].popleft()
+    @staticmethod
+    def _preference(worker: WorkerHandle, pair: Tuple[str, str], pending: int) -> int:
+        return pending
 
 
 def count_switches(work: str, data: str, run_class: type, batch_size: int, jobs_per_pair: int) -> Dict[str, Any]:
@@ -234,7 +227,7 @@ def main() -> None:
         count_rows = []
         for batch_size in (1000, 8):
             for run_class, label in ((LocalRun, "threedb (loaded pair, then loaded environment)"),
-                                     (MostPendingRun, "earlier threedb (loaded pair, then most pending)"),
+                                     (MaxPendingRun, "earlier threedb (loaded pair, then most pending)"),
                                      (RoundRobinRun, "baseline (pairs in turn)")):
                 counted = count_switches(work, data, run_class, batch_size, jobs_per_pair)
                 per_thousand = 1000 * counted["loads"] / counted["jobs"]

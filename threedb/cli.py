@@ -79,7 +79,7 @@ def _validate_run_args(args: argparse.Namespace) -> None:
     if args.seed is not None and args.seed < 0:
         raise ThreeDBError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.data and not os.path.isdir(args.data):
-        raise ThreeDBError(f"--data: folder not found: {args.data}. A data folder holds blender_models/ and "
+        raise ThreeDBError(f"--data: folder not found: {args.data}. A data folder contains blender_models/ and "
                            f"blender_environments/; leave out --data to use the demo data")
     _validate_ray_args(args)
 

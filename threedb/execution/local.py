@@ -268,11 +268,18 @@ class LocalRun:
         if not candidates:
             return None
         free = [c for c in candidates if c[1] not in taken]
-        # Among pairs that no other worker is on, prefer one with this worker's environment,
-        # because the renderer then swaps only the model. Then prefer the most pending jobs.
-        environment = worker.pair[0] if worker.pair else None
-        _, pair = max(free or candidates, key=lambda c: (c[1][0] == environment, c[0]))
+        _, pair = max(free or candidates, key=lambda c: self._preference(worker, c[1], c[0]))
         return self.pending[pair].popleft()
+
+    @staticmethod
+    def _preference(worker: WorkerHandle, pair: Pair, pending: int) -> Tuple[bool, int]:
+        """Return the sort key of a pair that ``worker`` may switch to, the largest first.
+
+        A pair with this worker's environment comes first, because the renderer then swaps
+        only the model. Then the pair with the most pending jobs.
+        """
+        environment = worker.pair[0] if worker.pair else None
+        return pair[0] == environment, pending
 
     def _dispatch(self) -> bool:
         """Give jobs to workers with room; return True if a slot was reserved."""
