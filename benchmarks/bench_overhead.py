@@ -21,11 +21,11 @@ Completion times are the pixels-in-memory times that the plain script records an
 threedb, the modification times of the PNG files that the image logger writes.
 
 The machine may be shared, so each configuration runs (b) and (a) in the order b a a b b a,
-and reports the median steady rate of each variant (and every run's), how many cores other processes kept busy meanwhile,
-and a load-proof cross-check: CPU seconds per steady-state image, of every threedb process
-(driver, workers, loggers) against the plain processes. Their ratio is the ratio of images
-per second that a machine with every core busy would reach. It does not see a core left
-idle while a single worker classifies.
+and reports the median steady rate of each variant (and every run's), how many cores other
+processes kept busy meanwhile, and the CPU seconds per steady-state image of every threedb
+process (driver, workers, loggers) and of the plain processes. Read the CPU figures with
+care: Blender keeps a second thread busy on any idle core, even with one render thread, so
+its CPU time per image grows with idle time.
 
 Run: ``python benchmarks/bench_overhead.py [--quick] [--renders N] [--repeats R]``
 """

@@ -32,8 +32,9 @@ def wilson_interval(correct: np.ndarray | float, total: np.ndarray | float,
 
     ``correct`` and ``total`` are counts (scalars or arrays of one shape), and
     ``confidence`` is the two-sided level in (0, 1). Returns ``(low, high)`` as
-    floats for scalar counts and float arrays otherwise, NaN where ``total`` is 0. Unlike the normal approximation, the
-    interval stays inside [0, 1] and is not empty at 0 or ``total`` successes.
+    floats for scalar counts and float arrays otherwise, NaN where ``total`` is 0. Unlike the
+    normal approximation, the interval stays inside [0, 1] and is not empty at 0 or ``total``
+    successes.
     """
     if not 0 < confidence < 1:
         raise AnalysisError(f"confidence must be between 0 and 1 (exclusive), got {confidence!r}")

@@ -162,7 +162,8 @@ class DashboardApp:
             return error_response(HTTPStatus.NOT_FOUND, str(error))
         logger.info("not found: %s", raw_path)
         return error_response(HTTPStatus.NOT_FOUND, f"no such page or API endpoint: {path!r}",
-                              endpoints=sorted(self.api.routes) + ["/api/channel", "/files/<path in the output directory>"])
+                              endpoints=sorted(self.api.routes) + ["/api/channel",
+                                                                   "/files/<path in the output directory>"])
 
     def host_allowed(self, host_header: str | None) -> bool:
         """Check the Host header against ``allowed_hosts``, which blocks DNS-rebinding pages from reading the API."""

@@ -3,8 +3,9 @@
 Policies run in threads, one per (environment, model) pair; each requests batches of points
 and blocks until their results come back. The scheduler in the main thread hands jobs to
 worker processes, at most ``MAX_IN_FLIGHT`` per worker, preferring a worker that already has
-the job's environment and model loaded, then one with the job's environment. Results go into the shared-memory buffer (the
-worker writes its slot directly) and from there to the logger processes.
+the job's environment and model loaded, then one with the job's environment. Results go
+into the shared-memory buffer (the worker writes its slot directly) and from there to the
+logger processes.
 """
 
 from __future__ import annotations
